@@ -1,0 +1,257 @@
+//! Per-session bounded outbound queues: how the broker hands deliveries to sessions
+//! without ever waiting for one.
+
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
+
+use crate::ids::SessionId;
+use crate::message::Delivery;
+
+/// Limits of one outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Most bytes queued for the session before it counts as a slow consumer. Default: 512 KiB.
+    pub max_bytes: usize,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        OutboxLimits {
+            max_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// Why an offer failed. Either way the delivery was not queued and the session should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Undeliverable {
+    /// The session's outbox is (or was once) over its byte limit.
+    #[error("session {0} cannot keep up")]
+    SlowConsumer(SessionId),
+    /// The session's receiver is gone.
+    #[error("session {0} is gone")]
+    Gone(SessionId),
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Sum of the weights of queued deliveries.
+    queued: AtomicUsize,
+    limit: usize,
+    /// Set once, never cleared: a session that fell behind is closed, not resumed.
+    overflowed: AtomicBool,
+    /// Wakes [`OutboxReceiver::overflowed`].
+    overflow: Notify,
+}
+
+/// Sending half of one session's outbound queue. Cheap to clone.
+///
+/// Bounded by bytes: each delivery weighs its body length, plus the lengths of its
+/// headers' names and values, plus 64 (an approximation of its encoded size).
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    session: SessionId,
+    tx: mpsc::UnboundedSender<Delivery>,
+    shared: Arc<Shared>,
+}
+
+/// Receiving half of one session's outbound queue, owned by the session's task.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    /// Creates the outbox of `session`.
+    pub fn new(session: SessionId, limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            limit: limits.max_bytes,
+            overflowed: AtomicBool::new(false),
+            overflow: Notify::new(),
+        });
+        let outbox = Outbox {
+            session,
+            tx,
+            shared: Arc::clone(&shared),
+        };
+        (outbox, OutboxReceiver { rx, shared })
+    }
+
+    /// The session this outbox belongs to.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Queues `delivery` for the session. Never waits.
+    ///
+    /// If the queued bytes would exceed the limit, the outbox is marked overflowed, the
+    /// receiver's [`OutboxReceiver::overflowed`] wakes, and the delivery is dropped. An empty
+    /// outbox accepts one delivery of any size, so that a message larger than the limit is
+    /// not undeliverable everywhere.
+    ///
+    /// # Errors
+    /// [`Undeliverable::SlowConsumer`] on overflow, and for every offer after one;
+    /// [`Undeliverable::Gone`] once the receiver is dropped.
+    pub fn offer(&self, delivery: Delivery) -> Result<(), Undeliverable> {
+        let shared = &*self.shared;
+        if shared.overflowed.load(Ordering::Acquire) {
+            return Err(Undeliverable::SlowConsumer(self.session));
+        }
+        let weight = delivery.weight();
+        let before = shared.queued.fetch_add(weight, Ordering::AcqRel);
+        if before != 0 && before.saturating_add(weight) > shared.limit {
+            shared.queued.fetch_sub(weight, Ordering::AcqRel);
+            shared.overflowed.store(true, Ordering::Release);
+            shared.overflow.notify_waiters();
+            return Err(Undeliverable::SlowConsumer(self.session));
+        }
+        if self.tx.send(delivery).is_err() {
+            shared.queued.fetch_sub(weight, Ordering::AcqRel);
+            return Err(Undeliverable::Gone(self.session));
+        }
+        Ok(())
+    }
+
+    /// Whether an offer has ever failed for lack of room.
+    pub fn is_overflowed(&self) -> bool {
+        self.shared.overflowed.load(Ordering::Acquire)
+    }
+}
+
+impl OutboxReceiver {
+    /// The next delivery, or `None` once every [`Outbox`] is dropped and the queue is empty.
+    /// Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        let delivery = self.rx.recv().await?;
+        self.took(&delivery);
+        Some(delivery)
+    }
+
+    /// The next delivery if one is queued; for batching writes.
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        let delivery = self.rx.try_recv().ok()?;
+        self.took(&delivery);
+        Some(delivery)
+    }
+
+    /// Resolves once the outbox has overflowed (immediately if it already has). Cancel-safe.
+    pub async fn overflowed(&self) {
+        loop {
+            let mut notified = pin!(self.shared.overflow.notified());
+            // Register before checking the flag, so a notification in between is not lost.
+            notified.as_mut().enable();
+            if self.shared.overflowed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Bytes currently queued, by the weight described on [`Outbox`].
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    fn took(&self, delivery: &Delivery) {
+        self.shared
+            .queued
+            .fetch_sub(delivery.weight(), Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery(body_len: usize) -> Delivery {
+        Delivery {
+            subscription: "sub".into(),
+            message: Arc::new(Message {
+                id: "m".into(),
+                destination: "/topic/t".into(),
+                headers: Vec::new(),
+                body: Bytes::from(vec![b'x'; body_len]),
+            }),
+            ack: None,
+            redelivered: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn byte_limit_overflow_is_slow_consumer_and_sticks() {
+        let session = SessionId(7);
+        let (outbox, mut rx) = Outbox::new(session, OutboxLimits { max_bytes: 1000 });
+        // Each weighs 236 + 64 = 300 bytes: three fit, the fourth does not.
+        for _ in 0..3 {
+            assert_eq!(outbox.offer(delivery(236)), Ok(()));
+        }
+        assert_eq!(rx.queued_bytes(), 900);
+        assert_eq!(
+            outbox.offer(delivery(236)),
+            Err(Undeliverable::SlowConsumer(session))
+        );
+        assert!(outbox.is_overflowed());
+        rx.overflowed().await;
+        // Draining does not revive it: the session is to be closed.
+        while rx.try_recv().is_some() {}
+        assert_eq!(rx.queued_bytes(), 0);
+        assert_eq!(
+            outbox.offer(delivery(0)),
+            Err(Undeliverable::SlowConsumer(session))
+        );
+    }
+
+    #[tokio::test]
+    async fn overflowed_wakes_a_waiting_receiver() {
+        let (outbox, rx) = Outbox::new(SessionId(1), OutboxLimits { max_bytes: 100 });
+        let waiter = tokio::spawn(async move { rx.overflowed().await });
+        tokio::task::yield_now().await;
+        assert_eq!(outbox.offer(delivery(10)), Ok(()));
+        assert!(outbox.offer(delivery(10)).is_err());
+        waiter.await.expect("waiter panicked");
+    }
+
+    #[tokio::test]
+    async fn recv_gives_deliveries_in_order_and_frees_bytes() {
+        let (outbox, mut rx) = Outbox::new(SessionId(1), OutboxLimits::default());
+        outbox.offer(delivery(1)).expect("room");
+        outbox.offer(delivery(2)).expect("room");
+        assert_eq!(rx.queued_bytes(), 65 + 66);
+        let first = rx.recv().await.expect("queued");
+        assert_eq!(first.message.body.len(), 1);
+        assert_eq!(rx.queued_bytes(), 66);
+        assert_eq!(rx.try_recv().map(|d| d.message.body.len()), Some(2));
+        assert!(rx.try_recv().is_none());
+        drop(outbox);
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[test]
+    fn empty_outbox_accepts_one_oversized_delivery() {
+        let (outbox, _rx) = Outbox::new(SessionId(1), OutboxLimits { max_bytes: 100 });
+        assert_eq!(outbox.offer(delivery(500)), Ok(()));
+        assert!(outbox.offer(delivery(0)).is_err());
+    }
+
+    #[test]
+    fn offer_after_receiver_drop_is_gone() {
+        let (outbox, rx) = Outbox::new(SessionId(3), OutboxLimits::default());
+        drop(rx);
+        assert_eq!(
+            outbox.offer(delivery(1)),
+            Err(Undeliverable::Gone(SessionId(3)))
+        );
+        assert!(!outbox.is_overflowed());
+    }
+}

@@ -1,0 +1,296 @@
+//! The end-of-run report: a human summary for stderr and one JSON line for stdout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+/// Latency percentiles of the measured deliveries, in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Latency {
+    /// Deliveries measured.
+    pub(crate) samples: u64,
+    /// Median.
+    pub(crate) p50: f64,
+    /// 99th percentile.
+    pub(crate) p99: f64,
+    /// 99.9th percentile.
+    pub(crate) p999: f64,
+    /// Largest.
+    pub(crate) max: f64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of microseconds; `None` when it is empty.
+    pub(crate) fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1e3;
+        Some(Latency {
+            samples: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+/// Everything a `fanout` run measured.
+///
+/// The measured window is the `duration` after the warm-up. A message belongs to it when its
+/// send timestamp does, so publishers and subscribers classify each message the same way.
+/// Counts are split between subscribers still connected at the end ("alive") and those the
+/// server closed, so that a slow-consumer close never hides as a smaller expectation.
+#[derive(Debug, Clone)]
+pub(crate) struct FanoutReport {
+    /// Target URL.
+    pub(crate) url: String,
+    /// Subscriber connections that subscribed.
+    pub(crate) subscribers: u64,
+    /// Publisher connections.
+    pub(crate) publishers: u64,
+    /// Body size in bytes.
+    pub(crate) size: u64,
+    /// Requested rate (messages/s, all publishers); 0 for as fast as possible.
+    pub(crate) rate: f64,
+    /// Length of the measured window.
+    pub(crate) duration: Duration,
+    /// Warm-up before it.
+    pub(crate) warmup: Duration,
+    /// SENDs written, warm-up included.
+    pub(crate) sent: u64,
+    /// SENDs in the measured window.
+    pub(crate) sent_measured: u64,
+    /// Subscribers still connected at the end.
+    pub(crate) subscribers_alive: u64,
+    /// `sent_measured` × `subscribers_alive`.
+    pub(crate) expected: u64,
+    /// Measured messages received by subscribers still connected at the end.
+    pub(crate) delivered: u64,
+    /// Measured messages received by subscribers closed during the run.
+    pub(crate) delivered_to_closed: u64,
+    /// Messages without a timestamp (not ours) or otherwise outside the window, all subscribers.
+    pub(crate) unmeasured_deliveries: u64,
+    /// Measured deliveries, all subscribers, per second from the window's start to the last one.
+    pub(crate) delivered_per_sec: f64,
+    /// Connections the server closed during the run, by close code (`eof` when the TCP
+    /// connection ended without a close frame), subscribers and publishers alike.
+    pub(crate) close_codes: BTreeMap<String, u64>,
+    /// STOMP ERROR frames received.
+    pub(crate) stomp_errors: u64,
+    /// The `message` header of the first ERROR frame.
+    pub(crate) first_error: Option<String>,
+    /// Whether every expected delivery arrived before the drain timeout.
+    pub(crate) drained: bool,
+    /// Latency of measured deliveries (all subscribers).
+    pub(crate) latency: Option<Latency>,
+}
+
+impl FanoutReport {
+    /// `expected − delivered` for subscribers still connected: messages lost without any
+    /// close to explain them. Negative if the server delivered duplicates.
+    pub(crate) fn loss(&self) -> i128 {
+        i128::from(self.expected) - i128::from(self.delivered)
+    }
+
+    /// Subscribers closed during the run.
+    pub(crate) fn subscribers_closed(&self) -> u64 {
+        self.subscribers - self.subscribers_alive
+    }
+
+    /// Measured messages that closed subscribers did not receive.
+    pub(crate) fn loss_closed(&self) -> i128 {
+        i128::from(self.sent_measured) * i128::from(self.subscribers_closed())
+            - i128::from(self.delivered_to_closed)
+    }
+
+    /// Measured SENDs per second.
+    pub(crate) fn sent_per_sec(&self) -> f64 {
+        self.sent_measured as f64 / self.duration.as_secs_f64().max(1e-9)
+    }
+
+    /// Connections closed by the server, all codes.
+    pub(crate) fn connections_closed(&self) -> u64 {
+        self.close_codes.values().sum()
+    }
+
+    /// The single JSON object printed on stdout.
+    pub(crate) fn to_json(&self) -> Value {
+        let latency = self.latency.as_ref().map(|l| {
+            json!({
+                "samples": l.samples,
+                "p50": l.p50,
+                "p99": l.p99,
+                "p999": l.p999,
+                "max": l.max,
+            })
+        });
+        json!({
+            "scenario": "fanout",
+            "url": self.url,
+            "subscribers": self.subscribers,
+            "publishers": self.publishers,
+            "size": self.size,
+            "rate": self.rate,
+            "duration_s": self.duration.as_secs_f64(),
+            "warmup_s": self.warmup.as_secs_f64(),
+            "sent": self.sent,
+            "sent_measured": self.sent_measured,
+            "sent_per_sec": round(self.sent_per_sec()),
+            "subscribers_alive": self.subscribers_alive,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "loss": i64::try_from(self.loss()).unwrap_or(i64::MAX),
+            "subscribers_closed": self.subscribers_closed(),
+            "delivered_to_closed": self.delivered_to_closed,
+            "loss_closed": i64::try_from(self.loss_closed()).unwrap_or(i64::MAX),
+            "unmeasured_deliveries": self.unmeasured_deliveries,
+            "delivered_per_sec": round(self.delivered_per_sec),
+            "connections_closed": self.connections_closed(),
+            "close_codes": self.close_codes,
+            "stomp_errors": self.stomp_errors,
+            "first_error": self.first_error,
+            "drained": self.drained,
+            "latency_ms": latency,
+        })
+    }
+
+    /// The multi-line summary printed on stderr.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = String::new();
+        let rate = if self.rate > 0.0 {
+            format!("{} msgs/s", self.rate)
+        } else {
+            "max rate".to_owned()
+        };
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            s,
+            "fanout {}: {} subscribers, {} publishers, {}-byte bodies, {rate}, {:?} measured after {:?} warm-up",
+            self.url, self.subscribers, self.publishers, self.size, self.duration, self.warmup
+        );
+        let _ = writeln!(
+            s,
+            "  sent        {} ({} in window, {:.0}/s)",
+            self.sent,
+            self.sent_measured,
+            self.sent_per_sec()
+        );
+        let _ = writeln!(
+            s,
+            "  expected    {} ({} × {} subscribers alive)",
+            self.expected, self.sent_measured, self.subscribers_alive
+        );
+        let _ = writeln!(
+            s,
+            "  delivered   {} ({:.0} deliveries/s, all subscribers){}",
+            self.delivered,
+            self.delivered_per_sec,
+            if self.drained {
+                ""
+            } else {
+                "; drain timed out"
+            }
+        );
+        let _ = writeln!(s, "  loss        {}", self.loss());
+        let _ = writeln!(
+            s,
+            "  closed      {} connections by the server {:?}; {} subscribers closed, missing {} messages",
+            self.connections_closed(),
+            self.close_codes,
+            self.subscribers_closed(),
+            self.loss_closed()
+        );
+        if self.stomp_errors > 0 {
+            let _ = writeln!(
+                s,
+                "  errors      {} ERROR frames, first: {}",
+                self.stomp_errors,
+                self.first_error.as_deref().unwrap_or("(no message)")
+            );
+        }
+        match &self.latency {
+            Some(l) => {
+                let _ = writeln!(
+                    s,
+                    "  latency ms  p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  ({} samples)",
+                    l.p50, l.p99, l.p999, l.max, l.samples
+                );
+            }
+            None => s.push_str("  latency     no measured deliveries\n"),
+        }
+        s
+    }
+}
+
+/// Rounds a rate to one decimal for the JSON line.
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> FanoutReport {
+        FanoutReport {
+            url: "ws://127.0.0.1:1/ws/websocket".to_owned(),
+            subscribers: 10,
+            publishers: 1,
+            size: 100,
+            rate: 0.0,
+            duration: Duration::from_secs(2),
+            warmup: Duration::from_secs(1),
+            sent: 150,
+            sent_measured: 100,
+            subscribers_alive: 9,
+            expected: 900,
+            delivered: 899,
+            delivered_to_closed: 40,
+            unmeasured_deliveries: 500,
+            delivered_per_sec: 469.5,
+            close_codes: BTreeMap::from([("4500".to_owned(), 1)]),
+            stomp_errors: 0,
+            first_error: None,
+            drained: false,
+            latency: None,
+        }
+    }
+
+    #[test]
+    fn losses_are_split_between_alive_and_closed_subscribers() {
+        let r = report();
+        assert_eq!(r.loss(), 1);
+        assert_eq!(r.subscribers_closed(), 1);
+        assert_eq!(r.loss_closed(), 60);
+        assert_eq!(r.sent_per_sec(), 50.0);
+    }
+
+    #[test]
+    fn json_line_names_every_figure() {
+        let v = report().to_json();
+        assert_eq!(v["loss"], 1);
+        assert_eq!(v["loss_closed"], 60);
+        assert_eq!(v["close_codes"]["4500"], 1);
+        assert_eq!(v["connections_closed"], 1);
+        assert!(v["latency_ms"].is_null());
+        assert!(!v.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn latency_is_reported_in_milliseconds() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).expect("valid bounds");
+        for us in 1..=1000 {
+            h.record(us).expect("in range");
+        }
+        let l = Latency::from_histogram(&h).expect("non-empty");
+        assert_eq!(l.samples, 1000);
+        assert!((l.p50 - 0.5).abs() < 0.01, "{}", l.p50);
+        assert!((l.max - 1.0).abs() < 0.01, "{}", l.max);
+        assert!(Latency::from_histogram(&Histogram::<u64>::new(3).expect("valid")).is_none());
+    }
+}

@@ -1,0 +1,632 @@
+//! One STOMP session: one task, one `select!` over the client's messages, the session's outbox,
+//! heart-beat timers and shutdown. Generic over the [`Connection`] it runs on.
+
+mod transaction;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use stompede_broker::{
+    AckMode, AckRef, Delivery, Destination, Outbox, OutboxLimits, OutboxReceiver, Publish,
+    SessionId, Subscription, SubscriptionId,
+};
+use stompede_stomp::{encode, Command, Decoder, Frame, HeartBeat, Version, HEARTBEAT};
+use tokio::time::{sleep_until, Instant};
+
+pub use transaction::TransactionError;
+use transaction::Transactions;
+
+use crate::app::{AppRequest, HandlerError, Reply};
+use crate::error::{close_code, SessionError};
+use crate::server::Shared;
+use crate::transport::{Connection, Outbound, TransportError};
+
+/// Versions the server speaks, lowest first.
+const VERSIONS: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
+/// Deliveries written per flush at most, so one busy session cannot starve its own reads.
+const MAX_BATCH: usize = 64;
+/// How long the server waits for the client's close reply before dropping the connection.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Headers a client may not set on a message others receive: the server writes them.
+const SERVER_HEADERS: [&str; 8] = [
+    "destination",
+    "message-id",
+    "subscription",
+    "ack",
+    "receipt",
+    "transaction",
+    "content-length",
+    "redelivered",
+];
+
+/// How a session ended.
+#[derive(Debug)]
+enum End {
+    /// The client closed the connection.
+    ClientClosed,
+    /// The client sent DISCONNECT.
+    Disconnected,
+    /// The client broke the protocol; an ERROR frame was sent.
+    Error(SessionError),
+    /// The server is shutting down.
+    Shutdown,
+    /// The client could not keep up with its messages.
+    SlowConsumer(&'static str),
+    /// The client stopped sending heart-beats, or never sent CONNECT.
+    Silent,
+    /// The connection failed.
+    Transport(TransportError),
+}
+
+/// What the loop does after a frame.
+enum Flow {
+    Continue,
+    Disconnect,
+    /// Writing the reply failed.
+    Ended(End),
+}
+
+/// Runs one session on `conn` until it ends, then releases its broker state.
+pub(crate) async fn run<C: Connection>(conn: C, id: SessionId, shared: Arc<Shared>) {
+    let (outbox, outbox_rx) = Outbox::new(
+        id,
+        OutboxLimits {
+            max_bytes: shared.config.session.send_buffer_size_limit,
+        },
+    );
+    let mut session = Session {
+        id,
+        decoder: Decoder::new(shared.limits),
+        inbuf: BytesMut::new(),
+        scratch: BytesMut::new(),
+        outbox,
+        outbox_rx,
+        version: None,
+        transactions: Transactions::new(
+            shared.config.stomp.max_transactions,
+            shared.config.stomp.max_transaction_bytes,
+        ),
+        send_every: None,
+        expect_within: None,
+        opened: Instant::now(),
+        last_received: Instant::now(),
+        last_sent: Instant::now(),
+        conn,
+        shared,
+    };
+    tracing::debug!("session opened");
+    let end = session.serve().await;
+    session.shared.broker.session_gone(id);
+    match &end {
+        End::ClientClosed | End::Disconnected | End::Shutdown => {
+            tracing::debug!(reason = ?end, "session closed");
+        }
+        End::Error(e) => tracing::debug!(cause = %e, "session closed after ERROR"),
+        End::SlowConsumer(why) => tracing::info!(reason = why, "slow consumer closed"),
+        End::Silent => tracing::debug!("silent client closed"),
+        End::Transport(e) => tracing::debug!(cause = %e, "connection failed"),
+    }
+}
+
+struct Session<C> {
+    id: SessionId,
+    conn: C,
+    shared: Arc<Shared>,
+    decoder: Decoder,
+    /// Inbound bytes not yet decoded (a partial frame).
+    inbuf: BytesMut,
+    /// Encoding space for outbound frames.
+    scratch: BytesMut,
+    outbox: Outbox,
+    outbox_rx: OutboxReceiver,
+    /// Negotiated version; `None` until CONNECT.
+    version: Option<Version>,
+    transactions: Transactions,
+    send_every: Option<Duration>,
+    expect_within: Option<Duration>,
+    opened: Instant,
+    last_received: Instant,
+    last_sent: Instant,
+}
+
+impl<C: Connection> Session<C> {
+    async fn serve(&mut self) -> End {
+        // Timers are reset lazily: when one fires early because of activity since it was set,
+        // it is pushed to the new deadline instead of being reset on every message.
+        let recv_timer = sleep_until(self.recv_deadline());
+        let send_timer = sleep_until(far_future());
+        tokio::pin!(recv_timer, send_timer);
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            // An outbox overflows only while it holds deliveries, so the session is awake (its
+            // outbox branch is ready) and sees the flag here without a wake-up of its own.
+            if self.outbox.is_overflowed() {
+                self.close(close_code::NOT_RELIABLE, "send buffer size limit exceeded")
+                    .await;
+                return End::SlowConsumer("send buffer size limit exceeded");
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    let _ = self.flush_outbox().await;
+                    self.close(close_code::AWAY, "server shutting down").await;
+                    return End::Shutdown;
+                }
+                inbound = self.conn.next() => {
+                    let bytes = match inbound {
+                        None => return End::ClientClosed,
+                        Some(Err(e)) => return End::Transport(e),
+                        Some(Ok(bytes)) => bytes,
+                    };
+                    self.last_received = Instant::now();
+                    let was_connected = self.version.is_some();
+                    if let Some(end) = self.on_client_bytes(&bytes).await {
+                        return end;
+                    }
+                    if !was_connected && self.version.is_some() {
+                        recv_timer.as_mut().reset(self.recv_deadline());
+                        send_timer.as_mut().reset(self.send_deadline());
+                    }
+                }
+                Some(delivery) = self.outbox_rx.recv() => {
+                    if let Err(end) = self.write_deliveries(Some(delivery), None).await {
+                        return end;
+                    }
+                }
+                () = &mut recv_timer => {
+                    let deadline = self.recv_deadline();
+                    if deadline <= Instant::now() {
+                        self.close(close_code::NOT_RELIABLE, "no heart-beat from client").await;
+                        return End::Silent;
+                    }
+                    recv_timer.as_mut().reset(deadline);
+                }
+                () = &mut send_timer => {
+                    let deadline = self.send_deadline();
+                    if deadline <= Instant::now() {
+                        if let Err(end) = self.write(Outbound::Data(Bytes::from_static(HEARTBEAT))).await {
+                            return end;
+                        }
+                        send_timer.as_mut().reset(self.send_deadline());
+                    } else {
+                        send_timer.as_mut().reset(deadline);
+                    }
+                }
+            }
+        }
+    }
+
+    fn recv_deadline(&self) -> Instant {
+        match (self.version, self.expect_within) {
+            (None, _) => self.opened + self.shared.config.session.connect_timeout,
+            (Some(_), Some(within)) => self.last_received + within,
+            (Some(_), None) => far_future(),
+        }
+    }
+
+    fn send_deadline(&self) -> Instant {
+        self.send_every
+            .map_or_else(far_future, |every| self.last_sent + every)
+    }
+
+    /// Decodes and handles every complete frame in `bytes`; `Some` when the session must end.
+    async fn on_client_bytes(&mut self, bytes: &Bytes) -> Option<End> {
+        self.inbuf.extend_from_slice(bytes);
+        loop {
+            let frame = match self.decoder.decode(&mut self.inbuf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return None,
+                Err(e) => return Some(self.fail(SessionError::Decode(e), None).await),
+            };
+            tracing::debug!(command = ?frame.command(), "frame received");
+            let receipt = frame.header("receipt").map(str::to_owned);
+            match self.on_client_frame(frame).await {
+                Ok(Flow::Continue) => {
+                    if let Some(receipt) = receipt {
+                        if let Err(end) = self.send_receipt(receipt).await {
+                            return Some(end);
+                        }
+                    }
+                }
+                Ok(Flow::Disconnect) => {
+                    if let Some(receipt) = receipt {
+                        if let Err(end) = self.send_receipt(receipt).await {
+                            return Some(end);
+                        }
+                    }
+                    self.close(close_code::NORMAL, "disconnected").await;
+                    return Some(End::Disconnected);
+                }
+                Ok(Flow::Ended(end)) => return Some(end),
+                Err(e) => return Some(self.fail(e, receipt).await),
+            }
+        }
+    }
+
+    async fn on_client_frame(&mut self, frame: Frame) -> Result<Flow, SessionError> {
+        let command = frame.command();
+        let Some(version) = self.version else {
+            return match command {
+                Command::Connect | Command::Stomp => self.on_connect(&frame).await,
+                other => Err(SessionError::NotConnected(other)),
+            };
+        };
+        match command {
+            Command::Connect | Command::Stomp => Err(SessionError::AlreadyConnected),
+            Command::Send => self.on_send(frame).await,
+            Command::Subscribe => self.on_subscribe(&frame, version),
+            Command::Unsubscribe => self.on_unsubscribe(&frame, version),
+            Command::Ack | Command::Nack => self.on_ack(frame, version),
+            Command::Begin => {
+                self.transactions.begin(required(&frame, "transaction")?)?;
+                Ok(Flow::Continue)
+            }
+            Command::Commit => {
+                let frames = self.transactions.commit(required(&frame, "transaction")?)?;
+                for mut held in frames {
+                    held.remove_header("transaction");
+                    let flow = match held.command() {
+                        Command::Send => self.on_send(held).await?,
+                        _ => self.on_ack(held, version)?,
+                    };
+                    if let Flow::Ended(end) = flow {
+                        return Ok(Flow::Ended(end));
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+            Command::Abort => {
+                self.transactions.abort(required(&frame, "transaction")?)?;
+                Ok(Flow::Continue)
+            }
+            Command::Disconnect => Ok(Flow::Disconnect),
+            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
+                Err(SessionError::ServerCommand(command))
+            }
+        }
+    }
+
+    async fn on_connect(&mut self, frame: &Frame) -> Result<Flow, SessionError> {
+        let accept = frame.header("accept-version");
+        let version = Version::negotiate(accept, &VERSIONS)
+            .ok_or_else(|| SessionError::UnsupportedVersion(accept.unwrap_or("1.0").to_owned()))?;
+        let theirs = match frame.header("heart-beat") {
+            Some(value) => HeartBeat::parse(value).map_err(|e| SessionError::InvalidHeader {
+                header: "heart-beat",
+                reason: e.to_string(),
+            })?,
+            None => HeartBeat::default(),
+        };
+        let config = &self.shared.config.heartbeat;
+        let ours = HeartBeat {
+            send: config.send,
+            receive: config.receive,
+        };
+        let (send_every, expect_every) = HeartBeat::negotiate(ours, theirs);
+        self.send_every = send_every;
+        self.expect_within = expect_every.map(|every| every.mul_f64(config.tolerance));
+        self.version = Some(version);
+        self.decoder.set_version(version);
+        tracing::debug!(
+            version = version.as_str(),
+            ?send_every,
+            ?expect_every,
+            "connected"
+        );
+
+        let mut connected = Frame::new(Command::Connected);
+        if version != Version::V1_0 {
+            connected.push_header("version", version.as_str());
+        }
+        connected.push_header("heart-beat", ours.to_header());
+        connected.push_header("server", self.shared.config.stomp.server_name.clone());
+        connected.push_header("session", self.id.to_string());
+        match self.send_frame(&connected).await {
+            Ok(()) => Ok(Flow::Continue),
+            Err(end) => Ok(Flow::Ended(end)),
+        }
+    }
+
+    async fn on_send(&mut self, frame: Frame) -> Result<Flow, SessionError> {
+        let raw = required(&frame, "destination")?;
+        let destination = Destination::parse(raw, &self.shared.prefixes)?;
+        if let Some(tx) = frame.header("transaction") {
+            let tx = tx.to_owned();
+            self.transactions.hold(&tx, frame)?;
+            return Ok(Flow::Continue);
+        }
+        let raw = raw.to_owned();
+        let (_, headers, body) = frame.into_parts();
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .filter(|(name, _)| !SERVER_HEADERS.contains(&name.as_str()))
+            .collect();
+        match destination {
+            Destination::App(path) => {
+                let path = path.as_str().to_owned();
+                self.dispatch_app(raw, path, headers, body).await?;
+            }
+            destination => {
+                self.shared.broker.publish(Publish {
+                    destination,
+                    headers,
+                    body,
+                })?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn dispatch_app(
+        &mut self,
+        destination: String,
+        path: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Result<(), SessionError> {
+        let (handler, params) = self
+            .shared
+            .handlers
+            .find(&path)
+            .ok_or_else(|| SessionError::NoHandler(destination.clone()))?;
+        let request = AppRequest {
+            session: self.id,
+            destination,
+            path,
+            params,
+            headers,
+            body,
+            messaging: self.shared.messaging.clone(),
+        };
+        let default_destination = format!(
+            "{}{}",
+            self.shared
+                .config
+                .broker
+                .topic_prefixes
+                .first()
+                .map_or("/topic", String::as_str),
+            request.path
+        );
+        let Reply::Send(out) = handler.call(request).await? else {
+            return Ok(());
+        };
+        let target = out.destination.unwrap_or(default_destination);
+        let destination = Destination::parse(&target, &self.shared.prefixes)
+            .map_err(|e| HandlerError::Failed(format!("reply destination {target}: {e}")))?;
+        if let Destination::App(_) = destination {
+            return Err(HandlerError::Failed(format!(
+                "reply destination {target} is an application destination"
+            ))
+            .into());
+        }
+        self.shared.broker.publish(Publish {
+            destination,
+            headers: out.headers,
+            body: out.body,
+        })?;
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, frame: &Frame, version: Version) -> Result<Flow, SessionError> {
+        let raw = required(frame, "destination")?;
+        // STOMP 1.0 made `id` optional; the destination then names the subscription.
+        let id = match (frame.header("id"), version) {
+            (Some(id), _) => id,
+            (None, Version::V1_0) => raw,
+            (None, _) => {
+                return Err(SessionError::MissingHeader {
+                    command: Command::Subscribe,
+                    header: "id",
+                })
+            }
+        };
+        let ack =
+            AckMode::parse(frame.header("ack")).ok_or_else(|| SessionError::InvalidHeader {
+                header: "ack",
+                reason: "expected auto, client or client-individual".to_owned(),
+            })?;
+        let destination = Destination::parse(raw, &self.shared.prefixes)?;
+        if let Destination::App(_) = destination {
+            return Err(SessionError::SubscribeToApp(raw.to_owned()));
+        }
+        self.shared.broker.subscribe(Subscription {
+            session: self.id,
+            id: SubscriptionId::from(id),
+            destination,
+            ack,
+            outbox: self.outbox.clone(),
+        })?;
+        Ok(Flow::Continue)
+    }
+
+    fn on_unsubscribe(&mut self, frame: &Frame, version: Version) -> Result<Flow, SessionError> {
+        let id = match (frame.header("id"), version) {
+            (Some(id), _) => id,
+            (None, Version::V1_0) => required(frame, "destination")?,
+            (None, _) => required(frame, "id")?,
+        };
+        self.shared
+            .broker
+            .unsubscribe(self.id, &SubscriptionId::from(id))?;
+        Ok(Flow::Continue)
+    }
+
+    fn on_ack(&mut self, frame: Frame, version: Version) -> Result<Flow, SessionError> {
+        if let Some(tx) = frame.header("transaction") {
+            let tx = tx.to_owned();
+            self.transactions.hold(&tx, frame)?;
+            return Ok(Flow::Continue);
+        }
+        let subscription = frame.header("subscription").map(SubscriptionId::from);
+        // 1.2 names the delivery by `id` (the MESSAGE's `ack` header); 1.0/1.1 by `message-id`.
+        let reference = match (frame.header("id"), frame.header("message-id"), version) {
+            (Some(id), _, Version::V1_2) => AckRef::Delivery(id),
+            (_, Some(message_id), _) => AckRef::Message {
+                subscription: subscription.as_ref(),
+                message_id,
+            },
+            _ => {
+                return Err(SessionError::MissingHeader {
+                    command: frame.command(),
+                    header: if version == Version::V1_2 {
+                        "id"
+                    } else {
+                        "message-id"
+                    },
+                })
+            }
+        };
+        if frame.command() == Command::Ack {
+            self.shared.broker.ack(self.id, reference)?;
+        } else {
+            self.shared.broker.nack(self.id, reference)?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Sends the ERROR frame for `error`, closes, and says how the session ended.
+    async fn fail(&mut self, error: SessionError, receipt: Option<String>) -> End {
+        tracing::debug!(cause = %error, "client error");
+        let mut frame = Frame::new(Command::Error)
+            .with_header("message", error.error_frame_message())
+            .with_header("content-type", "text/plain;charset=utf-8");
+        if let Some(receipt) = receipt {
+            frame.push_header("receipt-id", receipt);
+        }
+        if let SessionError::UnsupportedVersion(_) = error {
+            frame.push_header("version", "1.0,1.1,1.2");
+        }
+        frame.set_body(Bytes::from(error.to_string()));
+        if let Err(end) = self.send_frame(&frame).await {
+            return end;
+        }
+        self.close(error.close_code(), "protocol error").await;
+        End::Error(error)
+    }
+
+    async fn send_receipt(&mut self, receipt: String) -> Result<(), End> {
+        let frame = Frame::new(Command::Receipt).with_header("receipt-id", receipt);
+        self.send_frame(&frame).await
+    }
+
+    /// Sends a frame of the server's own after everything already queued for the client, so a
+    /// RECEIPT follows the messages its frame caused.
+    async fn send_frame(&mut self, frame: &Frame) -> Result<(), End> {
+        self.write_deliveries(None, Some(frame)).await
+    }
+
+    /// Writes `first`, whatever else is queued (up to a batch), and `own`, then flushes once.
+    async fn write_deliveries(
+        &mut self,
+        first: Option<Delivery>,
+        own: Option<&Frame>,
+    ) -> Result<(), End> {
+        let limit = self.shared.config.session.send_time_limit;
+        let version = self.version.unwrap_or(Version::V1_2);
+        let mut pending = first;
+        let result = tokio::time::timeout(limit, async {
+            let mut written = 0;
+            loop {
+                let delivery = match pending.take() {
+                    Some(d) => d,
+                    None if own.is_some() || written < MAX_BATCH => match self.outbox_rx.try_recv()
+                    {
+                        Some(d) => d,
+                        None => break,
+                    },
+                    None => break,
+                };
+                written += 1;
+                encode(&message_frame(&delivery), version, &mut self.scratch);
+                let data = self.scratch.split().freeze();
+                self.conn.feed(Outbound::Data(data)).await?;
+            }
+            if let Some(frame) = own {
+                encode(frame, version, &mut self.scratch);
+                let data = self.scratch.split().freeze();
+                self.conn.feed(Outbound::Data(data)).await?;
+            }
+            self.conn.flush().await
+        })
+        .await;
+        self.after_write(result).await
+    }
+
+    async fn flush_outbox(&mut self) -> Result<(), End> {
+        while let Some(delivery) = self.outbox_rx.try_recv() {
+            self.write_deliveries(Some(delivery), None).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, item: Outbound) -> Result<(), End> {
+        let limit = self.shared.config.session.send_time_limit;
+        let result = tokio::time::timeout(limit, self.conn.send(item)).await;
+        self.after_write(result).await
+    }
+
+    async fn after_write(
+        &mut self,
+        result: Result<Result<(), TransportError>, tokio::time::error::Elapsed>,
+    ) -> Result<(), End> {
+        match result {
+            Ok(Ok(())) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(End::Transport(e)),
+            Err(_) => {
+                // The socket is stuck; a close frame could not get through either.
+                Err(End::SlowConsumer("send time limit exceeded"))
+            }
+        }
+    }
+
+    /// Sends a close frame and waits briefly for the client's close reply, reading and
+    /// discarding what it still sends, so the kernel does not reset the connection with our
+    /// last frames unread.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let conn = &mut self.conn;
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            if conn.send(Outbound::Close { code, reason }).await.is_ok() {
+                while let Some(Ok(_)) = conn.next().await {}
+            }
+        })
+        .await;
+    }
+}
+
+/// The MESSAGE frame for one delivery.
+fn message_frame(delivery: &Delivery) -> Frame {
+    let message = &delivery.message;
+    let mut frame = Frame::new(Command::Message)
+        .with_header("destination", message.destination.as_str())
+        .with_header("message-id", message.id.as_str())
+        .with_header("subscription", delivery.subscription.as_str());
+    if let Some(ack) = &delivery.ack {
+        frame.push_header("ack", ack.as_str());
+    }
+    if delivery.redelivered {
+        frame.push_header("redelivered", "true");
+    }
+    for (name, value) in &message.headers {
+        frame.push_header(name.as_str(), value.as_str());
+    }
+    frame.set_body(message.body.clone());
+    frame
+}
+
+fn required<'f>(frame: &'f Frame, header: &'static str) -> Result<&'f str, SessionError> {
+    frame.header(header).ok_or(SessionError::MissingHeader {
+        command: frame.command(),
+        header,
+    })
+}
+
+fn far_future() -> Instant {
+    // About 30 years: never, without overflowing Instant arithmetic.
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one test command (see README.md). Installs what the tests need on a fresh machine
+# (Python venv with stomp.py, npm packages for @stomp/stompjs), then runs: format and lint
+# checks, every Rust test, and the end-to-end suites against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "end-to-end (stomp.py, @stomp/stompjs) against the real binary"
+cargo build -p stompede --locked
+STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-e2e.sh
