@@ -131,6 +131,11 @@ impl Stompede {
         self.shared.shutdown.clone()
     }
 
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
         self.shared.sessions.len()

@@ -23,10 +23,17 @@ pub enum Outbound {
     },
 }
 
-/// The transport failed; the session ends without a close handshake.
+/// The transport failed.
 #[derive(Debug, thiserror::Error)]
-#[error("transport failed: {0}")]
-pub struct TransportError(pub String);
+pub enum TransportError {
+    /// The client sent a message over the transport's size limit; the connection can still
+    /// carry an ERROR and a close.
+    #[error("message over the transport's size limit")]
+    TooLarge,
+    /// Anything else; the session ends without a close handshake.
+    #[error("transport failed: {0}")]
+    Failed(String),
+}
 
 /// What a session runs on. Inbound items are the payloads of transport messages (possibly
 /// empty, for transport-level keep-alives, which still count as activity).
@@ -73,7 +80,7 @@ impl Stream for WsConnection {
             Some(Ok(Message::Binary(data))) => Some(Ok(data)),
             // Pings are answered by the WebSocket layer; both count as activity.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Some(Ok(Bytes::new())),
-            Some(Err(e)) => Some(Err(TransportError(e.to_string()))),
+            Some(Err(e)) => Some(Err(ws_err(e))),
         })
     }
 }
@@ -112,5 +119,9 @@ impl Sink<Outbound> for WsConnection {
 }
 
 fn ws_err(e: axum::Error) -> TransportError {
-    TransportError(e.to_string())
+    match e.into_inner().downcast::<tungstenite::Error>() {
+        Ok(e) if matches!(*e, tungstenite::Error::Capacity(_)) => TransportError::TooLarge,
+        Ok(e) => TransportError::Failed(e.to_string()),
+        Err(e) => TransportError::Failed(e.to_string()),
+    }
 }

@@ -438,6 +438,15 @@ async fn bad_input_gets_error_and_close_and_harms_no_one_else() {
         p.close_socket().await;
     }
 
+    // A WebSocket message over `endpoint.max_websocket_message` (1 MiB): ERROR, then 1009.
+    let mut huge = Client::connect(&server.url()).await;
+    huge.send_raw(&vec![b'x'; 2 << 20]).await;
+    let (error, code) = huge.expect_error().await;
+    assert_eq!(error.header("message"), Some("frame too large"));
+    // The rest of the 2 MiB is still unread when the server drops the connection, so the
+    // kernel may reset it before the 1009 close frame is read.
+    assert!(matches!(code, Some(1009) | None), "closed with {code:?}");
+
     // Before CONNECT, only CONNECT is accepted.
     let mut early = Client::open(&server.url()).await;
     early.send(&send("/topic/calm", "too early")).await;
