@@ -32,6 +32,13 @@ pub enum BrokerError {
         /// Its configured maximum.
         limit: usize,
     },
+    /// Accepting the queue message would take the bytes held in all queues (waiting or
+    /// delivered and unacknowledged) past the broker's maximum.
+    #[error("broker would hold more than {limit} bytes of queued messages")]
+    BrokerFull {
+        /// The configured maximum, in bytes.
+        limit: usize,
+    },
 }
 
 impl BrokerError {
@@ -45,6 +52,7 @@ impl BrokerError {
             BrokerError::PatternOnQueue(_) => "patterns are not allowed on queues",
             BrokerError::PatternNotAllowed(_) => "cannot send to a pattern",
             BrokerError::QueueFull { .. } => "queue full",
+            BrokerError::BrokerFull { .. } => "broker full",
         }
     }
 }

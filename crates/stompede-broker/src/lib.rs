@@ -83,6 +83,7 @@ pub trait Broker: Send + Sync + 'static {
     /// # Errors
     /// [`BrokerError::NotBrokerDestination`] for an application destination,
     /// [`BrokerError::QueueFull`] when the queue holds its maximum,
+    /// [`BrokerError::BrokerFull`] when the broker holds its maximum of queued bytes,
     /// [`BrokerError::PatternNotAllowed`] for a name containing `*` or `?`.
     fn publish(&self, message: Publish) -> Result<MessageId, BrokerError>;
 

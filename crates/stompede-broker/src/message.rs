@@ -33,6 +33,20 @@ pub struct Message {
     pub body: Bytes,
 }
 
+impl Message {
+    /// Approximate encoded size of one delivery of it: the body, every header name and value,
+    /// and 64 bytes for the command and the broker's own headers. Bounds outboxes
+    /// ([`Delivery::weight`]) and the bytes the in-memory broker holds in queues.
+    pub(crate) fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        self.body.len() + headers + 64
+    }
+}
+
 /// How a subscription acknowledges messages (the SUBSCRIBE frame's `ack` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckMode {
@@ -72,16 +86,9 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Approximate encoded size, used to bound outboxes: the body, every header name and
-    /// value, and 64 bytes for the command and the broker's own headers.
+    /// Approximate encoded size, used to bound outboxes: [`Message::weight`].
     pub(crate) fn weight(&self) -> usize {
-        let headers: usize = self
-            .message
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum();
-        self.message.body.len() + headers + 64
+        self.message.weight()
     }
 }
 

@@ -331,6 +331,7 @@ async fn subscribe(
     }
 }
 
+/// Connects and subscribes to `destination`, returning once the SUBSCRIBE receipt is in.
 async fn open_subscription(
     url: &str,
     destination: &str,
@@ -366,6 +367,7 @@ async fn open_subscription(
     }
 }
 
+/// Counts one MESSAGE and, if it belongs to the measured window, records its latency.
 fn on_message(frame: &Frame, stats: &Stats, shard: usize, report: &mut SubscriberReport) {
     stats.delivered.fetch_add(1, Relaxed);
     report.total += 1;
@@ -468,6 +470,7 @@ impl SendTemplate {
     }
 }
 
+/// A SEND to `destination`, with a `receipt` header if given.
 fn send_frame(destination: &str, receipt: Option<String>, body: Vec<u8>) -> Frame {
     let frame = Frame::new(Command::Send)
         .with_header("destination", destination)

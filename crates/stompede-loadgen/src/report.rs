@@ -173,9 +173,16 @@ impl FanoutReport {
             "fanout {}: {} subscribers, {} publishers, {}-byte bodies, {rate}, {:?} measured after {:?} warm-up",
             self.url, self.subscribers, self.publishers, self.size, self.duration, self.warmup
         );
+        // Below the requested rate: the receipt window held publishers back because the server
+        // confirmed SENDs too slowly.
+        let short = if self.rate > 0.0 && self.sent_per_sec() < 0.95 * self.rate {
+            format!(", below the requested {}/s", self.rate)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "  sent        {} ({} in window, {:.0}/s)",
+            "  sent        {} ({} in window, {:.0}/s{short})",
             self.sent,
             self.sent_measured,
             self.sent_per_sec()
@@ -268,6 +275,14 @@ mod tests {
         assert_eq!(r.subscribers_closed(), 1);
         assert_eq!(r.loss_closed(), 60);
         assert_eq!(r.sent_per_sec(), 50.0);
+    }
+
+    #[test]
+    fn summary_flags_a_rate_below_the_request() {
+        let mut r = report();
+        assert!(!r.summary().contains("below the requested"));
+        r.rate = 100.0;
+        assert!(r.summary().contains("below the requested 100/s"));
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl Stats {
     }
 }
 
+/// An empty latency histogram (microseconds).
 fn new_histogram() -> Histogram<u64> {
     // Constant, valid bounds: 1 µs to one hour at 3 significant figures.
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")

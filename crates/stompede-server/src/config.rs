@@ -181,6 +181,9 @@ pub struct BrokerConfig {
     /// Messages held per queue while no subscriber can take them; a SEND past it gets an ERROR.
     /// Default: 100000.
     pub max_queue_len: usize,
+    /// Bytes of messages held in all queues together; a SEND past it gets an ERROR, so no
+    /// number of queues can exhaust memory. Default: 268435456 (256 MiB).
+    pub max_queued_bytes: usize,
     /// Unacknowledged queue messages per `client`/`client-individual` subscription (prefetch).
     /// Default: 1000.
     pub max_unacked: usize,
@@ -193,6 +196,7 @@ impl Default for BrokerConfig {
             topic_prefixes: vec!["/topic".to_owned()],
             queue_prefixes: vec!["/queue".to_owned()],
             max_queue_len: 100_000,
+            max_queued_bytes: 256 << 20,
             max_unacked: 1_000,
         }
     }

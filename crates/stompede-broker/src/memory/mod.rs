@@ -10,6 +10,19 @@
 //!    locked while it is held.
 //!
 //! Nothing slow happens under a lock: delivery is [`Outbox::offer`], which never waits.
+//!
+//! # Queued bytes
+//! One counter, `MemoryBroker::queued_bytes`, holds the weight (as `Delivery::weight`: body,
+//! header names and values, 64 bytes) of every queue message the broker keeps: waiting in a
+//! queue, or delivered in a `client` mode and not yet acknowledged (the broker keeps those
+//! for redelivery). A queue publish adds its weight
+//! before it touches the queue, and only if the total stays within
+//! [`MemoryConfig::max_queued_bytes`]; the weight comes off when the message leaves the
+//! broker: delivered to an `auto` subscription, acknowledged, or refused because its queue is
+//! full. NACK, unsubscribe and `session_gone` move messages from unacknowledged back to
+//! waiting, which leaves the total alone, so requeueing never drops a message and never
+//! needs room. A queue is removed only when it has no subscribers and nothing waiting, so it
+//! holds no counted bytes then.
 
 mod queues;
 mod session;
@@ -20,7 +33,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::mem;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,6 +58,14 @@ pub struct MemoryConfig {
     /// Prefetch: most unacknowledged deliveries per `client` or `client-individual` queue
     /// subscription; further messages wait in the queue. 0 counts as 1. Default: 1 000.
     pub max_unacked: usize,
+    /// Most bytes of queue messages the broker holds across all queues: waiting for a
+    /// subscriber, or delivered in a `client` mode and not yet acknowledged. Each message
+    /// weighs its body, its header names and values, and 64 bytes. A queue publish that would
+    /// take the total past it fails with [`BrokerError::BrokerFull`], even if a subscriber
+    /// could take the message at once; topic publishes are not affected. NACK, unsubscribe
+    /// and disconnect never drop a message for it. 0 refuses every queue message.
+    /// Default: 256 MiB.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for MemoryConfig {
@@ -52,6 +73,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             max_queue_len: 100_000,
             max_unacked: 1_000,
+            max_queued_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -67,6 +89,9 @@ pub struct BrokerStats {
     pub queues: usize,
     /// Queue messages waiting for a subscriber (not counting delivered, unacknowledged ones).
     pub queued_messages: usize,
+    /// Bytes of queue messages held, waiting or delivered and unacknowledged, by the weight
+    /// described on [`MemoryConfig::max_queued_bytes`].
+    pub queued_bytes: usize,
     /// Messages accepted by `publish` since the broker started.
     pub published: u64,
     /// Deliveries accepted by outboxes since the broker started, redeliveries included.
@@ -77,9 +102,9 @@ pub struct BrokerStats {
 ///
 /// Topics fan out to every matching subscription. Queues give each message to one
 /// subscriber, round robin, hold messages nobody can take (up to
-/// [`MemoryConfig::max_queue_len`]), and track `client` and `client-individual` deliveries
-/// until ACK; NACK, unsubscribe and `session_gone` put unacknowledged messages back at the
-/// front of their queue. Topics and queues without subscribers or pending messages are
+/// [`MemoryConfig::max_queue_len`] per queue and [`MemoryConfig::max_queued_bytes`] in all),
+/// and track `client` and `client-individual` deliveries until ACK; NACK, unsubscribe and
+/// `session_gone` put unacknowledged messages back at the front of their queue. Topics and queues without subscribers or pending messages are
 /// dropped.
 #[derive(Debug)]
 pub struct MemoryBroker {
@@ -88,6 +113,8 @@ pub struct MemoryBroker {
     sessions: RwLock<HashMap<SessionId, Arc<SessionCell>>>,
     topics: RwLock<Topics>,
     queues: RwLock<HashMap<Arc<str>, Arc<QueueCell>>>,
+    /// Weight of every queue message held, waiting or unacknowledged (see the module docs).
+    queued_bytes: AtomicUsize,
     published: AtomicU64,
     delivered: AtomicU64,
 }
@@ -104,6 +131,7 @@ impl MemoryBroker {
             sessions: RwLock::default(),
             topics: RwLock::default(),
             queues: RwLock::default(),
+            queued_bytes: AtomicUsize::new(0),
             published: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
         }
@@ -125,6 +153,7 @@ impl MemoryBroker {
             topics,
             queues: queues.len(),
             queued_messages,
+            queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
         }
@@ -135,7 +164,19 @@ impl MemoryBroker {
             max_unacked: self.config.max_unacked,
             ids: &self.ids,
             delivered: &self.delivered,
+            queued_bytes: &self.queued_bytes,
         }
+    }
+
+    /// Counts `weight` more queued bytes if the total stays within the limit.
+    fn reserve(&self, weight: usize) -> Result<(), BrokerError> {
+        let limit = self.config.max_queued_bytes;
+        self.queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(weight).filter(|&total| total <= limit)
+            })
+            .map(drop)
+            .map_err(|_| BrokerError::BrokerFull { limit })
     }
 
     fn session(&self, session: SessionId) -> Option<Arc<SessionCell>> {
@@ -394,8 +435,14 @@ impl Broker for MemoryBroker {
         if queue {
             let name = message.destination.clone();
             let limit = self.config.max_queue_len;
-            self.with_queue(&name, |queue| queue.publish(message, limit, &self.pump()))
-                .map_err(|_| BrokerError::QueueFull { queue: name, limit })?;
+            let weight = message.weight();
+            self.reserve(weight)?;
+            let published =
+                self.with_queue(&name, |queue| queue.publish(message, limit, &self.pump()));
+            if published.is_err() {
+                self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+                return Err(BrokerError::QueueFull { queue: name, limit });
+            }
         } else {
             let out = read(&self.topics).fan_out(&message, &self.ids);
             self.delivered.fetch_add(out.delivered, Ordering::Relaxed);

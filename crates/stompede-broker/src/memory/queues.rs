@@ -2,7 +2,7 @@
 //! deliveries.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::session::{AckEntry, SessionCell};
@@ -20,6 +20,17 @@ pub(super) struct Pump<'a> {
     pub(super) max_unacked: usize,
     pub(super) ids: &'a Ids,
     pub(super) delivered: &'a AtomicU64,
+    /// The broker's queued-bytes counter: messages leaving the broker (delivered in auto
+    /// mode, acknowledged) come off it here.
+    pub(super) queued_bytes: &'a AtomicUsize,
+}
+
+impl Pump<'_> {
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -90,8 +101,8 @@ impl Queue {
     ///
     /// # Errors
     /// [`Full`] when, after delivery, more than `max_len` messages would be held; the
-    /// message is then not kept. (Requeued messages may push the queue past `max_len`:
-    /// those are never dropped.)
+    /// message is then not kept, and the caller takes its weight off the queued bytes it
+    /// added. (Requeued messages may push the queue past `max_len`: those are never dropped.)
     pub(super) fn publish(
         &mut self,
         message: Arc<Message>,
@@ -163,10 +174,12 @@ impl Queue {
             }
         }
         if nack {
+            // Still held, so still counted in the queued bytes.
             let settled: Vec<Unacked> = sub.unacked.drain(settled).collect();
             self.requeue(settled.into_iter());
         } else {
-            sub.unacked.drain(settled);
+            let acked = sub.unacked.drain(settled).map(|u| u.message.weight()).sum();
+            pump.release(acked);
         }
         // Acknowledged or not, the subscriber has prefetch room again.
         self.pump(pump);
@@ -192,6 +205,7 @@ impl Queue {
             return;
         }
         let mut delivered = 0;
+        let mut released = 0;
         while let Some(pending) = self.pending.pop_front() {
             let taker = (0..count)
                 .map(|step| (self.next + step) % count)
@@ -202,8 +216,13 @@ impl Queue {
             };
             self.next = (at + 1) % count;
             delivered += 1;
+            if self.subscribers[at].ack == AckMode::Auto {
+                // Handed off for good; client modes keep it (counted) until ACK.
+                released += pending.message.weight();
+            }
         }
         pump.delivered.fetch_add(delivered, Ordering::Relaxed);
+        pump.release(released);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Behaviour of the in-memory broker, through the `Broker` trait.
 
 mod acks;
+mod queued_bytes;
 mod queues;
 mod topics;
 
@@ -77,6 +78,11 @@ fn send(broker: &dyn Broker, raw: &str, text: &str) -> Result<MessageId, BrokerE
     })
 }
 
+/// What a message from [`send`] weighs: `text`, the `content-type` header and 64 bytes.
+fn weight(text: &str) -> usize {
+    text.len() + "content-type".len() + "text/plain".len() + 64
+}
+
 fn ack_id(delivery: &Delivery) -> &str {
     delivery.ack.as_ref().map_or("", AckId::as_str)
 }
@@ -85,6 +91,7 @@ fn config(max_queue_len: usize, max_unacked: usize) -> MemoryConfig {
     MemoryConfig {
         max_queue_len,
         max_unacked,
+        ..MemoryConfig::default()
     }
 }
 
@@ -137,9 +144,10 @@ fn idle_topics_and_queues_are_dropped() {
             stats.subscriptions,
             stats.topics,
             stats.queues,
-            stats.queued_messages
+            stats.queued_messages,
+            stats.queued_bytes
         ),
-        (1, 0, 1, 1)
+        (1, 0, 1, 1, weight("unacked"))
     );
     let mut taker = client(2);
     taker
@@ -154,9 +162,10 @@ fn idle_topics_and_queues_are_dropped() {
             stats.subscriptions,
             stats.topics,
             stats.queues,
-            stats.queued_messages
+            stats.queued_messages,
+            stats.queued_bytes
         ),
-        (0, 0, 0, 0)
+        (0, 0, 0, 0, 0)
     );
     assert_eq!(c.bodies(), ["unacked"]);
 }
@@ -257,8 +266,10 @@ fn concurrent_publishers_and_subscribers_add_up() {
             stats.subscriptions,
             stats.topics,
             stats.queues,
-            stats.queued_messages
+            stats.queued_messages,
+            stats.queued_bytes
         ),
-        (8, 1, 1, 0)
+        (8, 1, 1, 0, 0),
+        "every queue message was acknowledged: no bytes held"
     );
 }
