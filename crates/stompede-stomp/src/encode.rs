@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::escape::{escape_into, Escaping, Part};
-use crate::{Frame, Version};
+use crate::{Command, Frame, Version};
 
 /// A heart-beat: one EOL, sent when the connection has been idle for the
 /// negotiated interval.
@@ -24,11 +24,27 @@ pub const HEARTBEAT: &[u8] = b"\n";
 /// as the 1.1 escapes `\n` and `\c` rather than break the frame, which the peer
 /// reads literally.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
-    let escaping = Escaping::for_frame(version, frame.command());
-    let command = frame.command().as_str();
-    let body = frame.body();
-    let headers_len: usize = frame
-        .headers()
+    encode_parts(frame.command(), frame.headers(), frame.body(), version, dst);
+}
+
+/// Appends the wire form of a frame given by its parts, exactly as [`encode`] would for a
+/// [`Frame`] holding them, without building one: a server fanning one message out to many
+/// subscriptions writes each MESSAGE from shared parts and allocates nothing per subscriber.
+pub fn encode_parts<'a, I>(
+    command: Command,
+    headers: I,
+    body: &[u8],
+    version: Version,
+    dst: &mut BytesMut,
+) where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+    I::IntoIter: Clone,
+{
+    let escaping = Escaping::for_frame(version, command);
+    let headers = headers.into_iter();
+    let command = command.as_str();
+    let headers_len: usize = headers
+        .clone()
         .map(|(name, value)| name.len() + value.len() + 2)
         .sum();
     // content-length line: 15 + up to 20 digits + LF.
@@ -36,7 +52,7 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
 
     dst.put_slice(command.as_bytes());
     dst.put_u8(b'\n');
-    for (name, value) in frame.headers() {
+    for (name, value) in headers {
         if name == "content-length" {
             continue;
         }

@@ -59,7 +59,7 @@ impl Frame {
     }
 
     /// All headers in wire order, repeats included.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
