@@ -426,7 +426,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         let err = Config::from_toml("[server]\nbindd = \"1.2.3.4:5\"").unwrap_err();
-        assert!(err.to_string().contains("bindd"), "{err}");
+        let source = std::error::Error::source(&err)
+            .expect("the TOML error")
+            .to_string();
+        assert!(source.contains("bindd"), "{source}");
         assert!(Config::from_toml("[nope]\n").is_err());
     }
 

@@ -15,7 +15,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// Invalid TOML, an unknown key, or a value of the wrong type.
-    #[error("invalid config: {0}")]
+    #[error("invalid config")]
     Parse(#[source] toml::de::Error),
     /// A malformed `STOMPEDE__…` environment override.
     #[error("invalid environment override {var}: {reason}")]
