@@ -541,7 +541,7 @@ async fn server_sends_heartbeats_and_closes_silent_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_closed_and_others_get_everything() {
     let mut config = common::test_config();
-    config.session.send_buffer_size_limit = 64 * 1024;
+    config.session.send_buffer_size_limit = 256 * 1024;
     config.session.send_time_limit = Duration::from_secs(1);
     let server = TestServer::start(config).await;
     // The slow subscriber never reads: its socket buffers fill, then its outbox.
@@ -551,9 +551,10 @@ async fn slow_consumer_is_closed_and_others_get_everything() {
     fast.subscribe("fast", "/topic/flood", "auto").await;
     let mut publisher = Client::connect(&server.url()).await;
     let payload = "x".repeat(8 * 1024);
-    let total = 4_000; // 32 MB: far past loopback socket buffers and the 64 KiB limit
-                       // The fast subscriber reports progress; the publisher never gets more than 3 messages
-                       // (25 KiB) ahead of it, so it stays under the limit whatever the machine's speed.
+    // 32 MB: far past loopback socket buffers and the 256 KiB limit.
+    let total = 4_000;
+    // The fast subscriber reports progress; the publisher never gets more than 24 messages
+    // (200 KiB) ahead of it, so it stays under the limit whatever the machine's speed.
     let (progress, mut seen) = tokio::sync::watch::channel(0usize);
     let reader = tokio::spawn(async move {
         for n in 0..total {
@@ -570,7 +571,7 @@ async fn slow_consumer_is_closed_and_others_get_everything() {
         publisher
             .send(&send("/topic/flood", &payload).with_header("n", n.to_string()))
             .await;
-        tokio::time::timeout(common::WAIT, seen.wait_for(|&got| got + 2 > n))
+        tokio::time::timeout(common::WAIT, seen.wait_for(|&got| got + 24 > n))
             .await
             .expect("fast subscriber keeps up")
             .expect("reader alive");

@@ -139,8 +139,9 @@ impl<C: Connection> Session<C> {
         // it is pushed to the new deadline instead of being reset on every message.
         let recv_timer = sleep_until(self.recv_deadline());
         let send_timer = sleep_until(far_future());
-        tokio::pin!(recv_timer, send_timer);
-        let shutdown = self.shared.shutdown.clone();
+        // One registration for the whole session, not one per loop turn.
+        let shutdown = self.shared.shutdown.clone().cancelled_owned();
+        tokio::pin!(recv_timer, send_timer, shutdown);
         loop {
             // An outbox overflows only while it holds deliveries, so the session is awake (its
             // outbox branch is ready) and sees the flag here without a wake-up of its own.
@@ -151,7 +152,7 @@ impl<C: Connection> Session<C> {
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut shutdown => {
                     let _ = self.flush_outbox().await;
                     self.close(close_code::AWAY, "server shutting down").await;
                     return End::Shutdown;
