@@ -101,6 +101,19 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Each session holds a socket; the usual soft limit of 1024 would refuse connections long
+    // before `server.max_connections`.
+    let open_files = raise_open_files();
+    if let Some(limit) = open_files {
+        let wanted = config.server.max_connections as u64 + 64;
+        if limit < wanted {
+            tracing::warn!(
+                open_files = limit,
+                max_connections = config.server.max_connections,
+                "open-files limit is below server.max_connections; accepts will fail past it"
+            );
+        }
+    }
     let bind = config.server.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -117,6 +130,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server.serve(listener).await.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now in force
+/// (`None`: unlimited or unknown).
+#[cfg(unix)]
+fn raise_open_files() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // Linux caps an "unlimited" hard limit at fs.nr_open (1 Mi by default).
+    let target = limit.maximum.unwrap_or(1 << 20);
+    match limit.current {
+        Some(current) if current < target => {
+            let raised = Rlimit {
+                current: Some(target),
+                maximum: limit.maximum,
+            };
+            Some(if setrlimit(Resource::Nofile, raised).is_ok() {
+                target
+            } else {
+                current
+            })
+        }
+        current => current,
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files() -> Option<u64> {
+    None
 }
 
 async fn cancel_on_signal(token: CancellationToken) {
