@@ -97,6 +97,8 @@ pub struct StompConfig {
     pub max_transactions: usize,
     /// Most bytes of frames buffered in one session's open transactions. Default: 1 MiB.
     pub max_transaction_bytes: usize,
+    /// Most subscriptions one session may hold at once. Default: 1024.
+    pub max_subscriptions: usize,
     /// Name sent in the CONNECTED frame's `server` header. Default: `stompede/<version>`.
     pub server_name: String,
 }
@@ -109,6 +111,7 @@ impl Default for StompConfig {
             max_header_len: 8 * 1024,
             max_transactions: 16,
             max_transaction_bytes: 1 << 20,
+            max_subscriptions: 1024,
             server_name: concat!("stompede/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

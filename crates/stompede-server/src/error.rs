@@ -76,6 +76,12 @@ pub enum SessionError {
     /// The broker refused.
     #[error("{0}")]
     Broker(#[from] BrokerError),
+    /// The session holds as many subscriptions as it may.
+    #[error("limit of {limit} subscriptions per session reached")]
+    TooManySubscriptions {
+        /// The limit.
+        limit: usize,
+    },
     /// Application destinations cannot be subscribed to.
     #[error("cannot subscribe to application destination {0}")]
     SubscribeToApp(String),
@@ -103,6 +109,7 @@ impl SessionError {
             SessionError::InvalidHeader { .. } => "invalid header",
             SessionError::Destination(_) => "invalid destination",
             SessionError::Broker(e) => e.error_frame_message(),
+            SessionError::TooManySubscriptions { .. } => "too many subscriptions",
             SessionError::SubscribeToApp(_) => "invalid destination",
             SessionError::NoHandler(_) => "no handler for destination",
             SessionError::Handler(e) => e.error_frame_message(),

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use stompede_broker::{Broker, MemoryBroker, MemoryConfig, Prefixes, SessionId};
 use stompede_stomp::Limits;
@@ -167,6 +168,13 @@ impl Stompede {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
+        // Sessions batch their writes and flush once per batch; Nagle's algorithm would only
+        // hold small frames (receipts, heart-beats, chat lines) back behind delayed ACKs.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(token.cancelled_owned())
             .await?;

@@ -453,6 +453,28 @@ async fn bad_input_gets_error_and_close_and_harms_no_one_else() {
     let (error, _) = early.expect_error().await;
     assert_eq!(error.header("message"), Some("not connected"));
 
+    // One subscription past the limit; unsubscribing frees a slot.
+    let mut many = Client::connect(&server.url()).await;
+    for i in 0..1024 {
+        many.send(
+            &Frame::new(Command::Subscribe)
+                .with_header("id", i.to_string())
+                .with_header("destination", format!("/topic/many.{i}")),
+        )
+        .await;
+    }
+    many.send_with_receipt(Frame::new(Command::Unsubscribe).with_header("id", "0"), "u")
+        .await;
+    many.subscribe("again", "/topic/many.again", "auto").await;
+    many.send(
+        &Frame::new(Command::Subscribe)
+            .with_header("id", "one-too-many")
+            .with_header("destination", "/topic/many.x"),
+    )
+    .await;
+    let (error, _) = many.expect_error().await;
+    assert_eq!(error.header("message"), Some("too many subscriptions"));
+
     // Duplicate subscription id.
     let mut dup = Client::connect(&server.url()).await;
     dup.subscribe("same", "/topic/a", "auto").await;

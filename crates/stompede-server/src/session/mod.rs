@@ -90,6 +90,7 @@ pub(crate) async fn run<C: Connection>(conn: C, id: SessionId, shared: Arc<Share
             shared.config.stomp.max_transactions,
             shared.config.stomp.max_transaction_bytes,
         ),
+        subscriptions: 0,
         send_every: None,
         expect_within: None,
         opened: Instant::now(),
@@ -126,6 +127,8 @@ struct Session<C> {
     /// Negotiated version; `None` until CONNECT.
     version: Option<Version>,
     transactions: Transactions,
+    /// Subscriptions the session holds, bounded by `stomp.max_subscriptions`.
+    subscriptions: usize,
     send_every: Option<Duration>,
     expect_within: Option<Duration>,
     opened: Instant,
@@ -440,6 +443,10 @@ impl<C: Connection> Session<C> {
         if let Destination::App(_) = destination {
             return Err(SessionError::SubscribeToApp(raw.to_owned()));
         }
+        let limit = self.shared.config.stomp.max_subscriptions;
+        if self.subscriptions >= limit {
+            return Err(SessionError::TooManySubscriptions { limit });
+        }
         self.shared.broker.subscribe(Subscription {
             session: self.id,
             id: SubscriptionId::from(id),
@@ -447,6 +454,7 @@ impl<C: Connection> Session<C> {
             ack,
             outbox: self.outbox.clone(),
         })?;
+        self.subscriptions += 1;
         Ok(Flow::Continue)
     }
 
@@ -459,6 +467,7 @@ impl<C: Connection> Session<C> {
         self.shared
             .broker
             .unsubscribe(self.id, &SubscriptionId::from(id))?;
+        self.subscriptions -= 1;
         Ok(Flow::Continue)
     }
 
