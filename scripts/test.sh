@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+
 step "end-to-end (stomp.py, @stomp/stompjs) against the real binary"
 cargo build -p stompede --locked
 STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-e2e.sh
