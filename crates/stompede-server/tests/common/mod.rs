@@ -168,11 +168,19 @@ impl Client {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.try_send_raw(bytes).await.expect("websocket send");
+    }
+
+    /// Sends one WebSocket message; the error if the server reset the connection meanwhile.
+    pub async fn try_send_raw(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
         let message = match std::str::from_utf8(bytes) {
             Ok(text) => Message::text(text),
             Err(_) => Message::binary(bytes.to_vec()),
         };
-        self.ws.send(message).await.expect("websocket send");
+        self.ws.send(message).await
     }
 
     /// The next frame; heart-beats are skipped. Panics if the connection closes or nothing
