@@ -31,19 +31,37 @@ pub struct Message {
     pub headers: Vec<(String, String)>,
     /// The payload.
     pub body: Bytes,
+    /// See [`Message::weight`]; computed once, since every delivery of the message (a fan-out
+    /// to thousands) is weighed twice, on offer and on receipt.
+    weight: usize,
 }
 
 impl Message {
-    /// Approximate encoded size of one delivery of it: the body, every header name and value,
-    /// and 64 bytes for the command and the broker's own headers. Bounds outboxes
-    /// ([`Delivery::weight`]) and the bytes the in-memory broker holds in queues.
-    pub(crate) fn weight(&self) -> usize {
-        let headers: usize = self
-            .headers
+    /// A message with its weight computed.
+    pub fn new(
+        id: MessageId,
+        destination: Name,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Message {
+        let header_bytes: usize = headers
             .iter()
             .map(|(name, value)| name.len() + value.len())
             .sum();
-        self.body.len() + headers + 64
+        Message {
+            weight: body.len() + header_bytes + 64,
+            id,
+            destination,
+            headers,
+            body,
+        }
+    }
+
+    /// Approximate encoded size of one delivery of it: the body, every header name and value,
+    /// and 64 bytes for the command and the broker's own headers. Bounds outboxes
+    /// ([`Delivery::weight`]) and the bytes the in-memory broker holds in queues.
+    pub fn weight(&self) -> usize {
+        self.weight
     }
 }
 
@@ -165,12 +183,12 @@ mod tests {
     fn delivery_weight_counts_body_headers_and_overhead() {
         let delivery = Delivery {
             subscription: "s".into(),
-            message: Arc::new(Message {
-                id: "m".into(),
-                destination: "/topic/a".into(),
-                headers: vec![("ab".into(), "cde".into())],
-                body: Bytes::from_static(b"0123456789"),
-            }),
+            message: Arc::new(Message::new(
+                "m".into(),
+                "/topic/a".into(),
+                vec![("ab".into(), "cde".into())],
+                Bytes::from_static(b"0123456789"),
+            )),
             ack: None,
             redelivered: false,
         };

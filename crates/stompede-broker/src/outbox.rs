@@ -177,12 +177,12 @@ mod tests {
     fn delivery(body_len: usize) -> Delivery {
         Delivery {
             subscription: "sub".into(),
-            message: Arc::new(Message {
-                id: "m".into(),
-                destination: "/topic/t".into(),
-                headers: Vec::new(),
-                body: Bytes::from(vec![b'x'; body_len]),
-            }),
+            message: Arc::new(Message::new(
+                "m".into(),
+                "/topic/t".into(),
+                Vec::new(),
+                Bytes::from(vec![b'x'; body_len]),
+            )),
             ack: None,
             redelivered: false,
         }

@@ -426,12 +426,7 @@ impl Broker for MemoryBroker {
             Destination::Queue(name) => (name, true),
         };
         let id = self.ids.message();
-        let message = Arc::new(Message {
-            id: id.clone(),
-            destination: name,
-            headers,
-            body,
-        });
+        let message = Arc::new(Message::new(id.clone(), name, headers, body));
         if queue {
             let name = message.destination.clone();
             let limit = self.config.max_queue_len;
