@@ -211,15 +211,15 @@ impl<C: Connection> Session<C> {
 
     fn recv_deadline(&self) -> Instant {
         match (self.version, self.expect_within) {
-            (None, _) => self.opened + self.shared.config.session.connect_timeout,
-            (Some(_), Some(within)) => self.last_received + within,
+            (None, _) => after(self.opened, self.shared.config.session.connect_timeout),
+            (Some(_), Some(within)) => after(self.last_received, within),
             (Some(_), None) => far_future(),
         }
     }
 
     fn send_deadline(&self) -> Instant {
         self.send_every
-            .map_or_else(far_future, |every| self.last_sent + every)
+            .map_or_else(far_future, |every| after(self.last_sent, every))
     }
 
     /// Decodes and handles every complete frame in `bytes`; `Some` when the session must end.
@@ -467,7 +467,8 @@ impl<C: Connection> Session<C> {
         self.shared
             .broker
             .unsubscribe(self.id, &SubscriptionId::from(id))?;
-        self.subscriptions -= 1;
+        // The broker only knows subscriptions this session counted in; saturate all the same.
+        self.subscriptions = self.subscriptions.saturating_sub(1);
         Ok(Flow::Continue)
     }
 
@@ -645,6 +646,13 @@ fn required<'f>(frame: &'f Frame, header: &'static str) -> Result<&'f str, Sessi
         command: frame.command(),
         header,
     })
+}
+
+/// `start + interval`, or never when that does not fit in an `Instant`: a client may ask for
+/// heart-beats every `u64::MAX` milliseconds (times the tolerance), and `Instant + Duration`
+/// panics wherever the platform's `Instant` cannot hold the sum.
+fn after(start: Instant, interval: Duration) -> Instant {
+    start.checked_add(interval).unwrap_or_else(far_future)
 }
 
 fn far_future() -> Instant {

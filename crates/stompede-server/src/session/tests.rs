@@ -169,3 +169,19 @@ async fn heartbeats_disabled_by_zero() {
     drop(peer);
     session.await.expect("session task");
 }
+
+#[tokio::test(start_paused = true)]
+async fn absurd_heartbeat_intervals_mean_never_not_a_panic() {
+    let (mut peer, session) = start(Config::default());
+    // u64::MAX milliseconds both ways: negotiated intervals overflow any Instant.
+    peer.send(&connect("18446744073709551615,18446744073709551615"));
+    let connected = peer.next().await.unwrap().unwrap();
+    assert_eq!(connected.command(), Command::Connected);
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    assert!(peer.from_server.try_recv().is_err(), "no beats, no close");
+    peer.send(&Frame::new(Command::Disconnect).with_header("receipt", "bye"));
+    let receipt = peer.next().await.unwrap().unwrap();
+    assert_eq!(receipt.header("receipt-id"), Some("bye"));
+    assert_eq!(peer.next().await, Err(close_code::NORMAL));
+    session.await.expect("session task did not panic");
+}
