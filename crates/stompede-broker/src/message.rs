@@ -59,7 +59,7 @@ impl Message {
 
     /// Approximate encoded size of one delivery of it: the body, every header name and value,
     /// and 64 bytes for the command and the broker's own headers. Bounds outboxes
-    /// ([`Delivery::weight`]) and the bytes the in-memory broker holds in queues.
+    /// (each delivery weighs its message) and the bytes the in-memory broker holds in queues.
     pub fn weight(&self) -> usize {
         self.weight
     }
