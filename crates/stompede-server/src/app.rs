@@ -23,6 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stompede_broker::{Broker, Destination, MessageId, Prefixes, Publish, SessionId};
 
+use crate::endpoint::Attributes;
+
 /// A message sent to an application destination.
 #[derive(Debug, Clone)]
 pub struct AppRequest {
@@ -38,6 +40,8 @@ pub struct AppRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
+    /// What the handshake interceptors attached to the session (a user, cookies, ...).
+    pub attributes: Arc<Attributes>,
     /// Publishes to any broker destination.
     pub messaging: Messaging,
 }

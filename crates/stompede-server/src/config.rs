@@ -31,6 +31,10 @@ pub struct Config {
     pub session: SessionConfig,
     /// Destination prefixes and the embedded broker.
     pub broker: BrokerConfig,
+    /// The SockJS fallback of the STOMP endpoint.
+    pub sockjs: SockJsConfig,
+    /// Static files (the chat page, the browser libraries).
+    pub web: WebConfig,
     /// The built-in chat application.
     pub chat: ChatConfig,
     /// Graceful shutdown.
@@ -205,6 +209,71 @@ impl Default for BrokerConfig {
     }
 }
 
+/// `[sockjs]`: the SockJS protocol (0.3.3, what `sockjs-client` 1.x speaks) at
+/// `endpoint.path`, for browsers that cannot use WebSocket. Defaults are Spring's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SockJsConfig {
+    /// Serve SockJS at `endpoint.path` (raw WebSocket stays at `{path}/websocket` either way).
+    /// Default: true.
+    pub enabled: bool,
+    /// Offer the SockJS `websocket` transport. Default: true.
+    pub websocket_enabled: bool,
+    /// Tell clients (`/info`) that a `JSESSIONID` cookie is needed, and set it on HTTP
+    /// transports, for load balancers with cookie-based sticky sessions. Default: true.
+    pub session_cookie_needed: bool,
+    /// Send a heartbeat frame after this long without other frames. Default: 25s.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Close a session that had no receiving request for this long. Default: 5s.
+    #[serde(with = "humantime_serde")]
+    pub disconnect_delay: Duration,
+    /// Bytes sent on one streaming response (xhr_streaming, eventsource, htmlfile) before it is
+    /// ended so that the browser can free it; the client then opens a new one. Default: 131072.
+    pub stream_bytes_limit: usize,
+    /// Messages a session holds for its client between polls; past it the sender waits (and
+    /// a STOMP session is closed as a slow consumer after `session.send_time_limit`).
+    /// Default: 100.
+    pub http_message_cache_size: usize,
+    /// URL of `sockjs.min.js` that `iframe.html` loads, for the iframe-based transports. It
+    /// must be the `sockjs-client` version the page uses. Default: `/vendor/sockjs.min.js`,
+    /// served by stompede from `web.root` (run `scripts/build-web.sh`).
+    pub client_library_url: String,
+}
+
+impl Default for SockJsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            websocket_enabled: true,
+            session_cookie_needed: true,
+            heartbeat: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            stream_bytes_limit: 128 * 1024,
+            http_message_cache_size: 100,
+            client_library_url: "/vendor/sockjs.min.js".to_owned(),
+        }
+    }
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Directory served at `/` (files only, no listings). Relative paths are relative to the
+    /// working directory. `scripts/build-web.sh` fills `web/dist/vendor` with the browser
+    /// libraries from npm. An empty string serves nothing. Default: `web/dist`.
+    pub root: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            root: "web/dist".to_owned(),
+        }
+    }
+}
+
 /// `[chat]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -339,6 +408,15 @@ impl Config {
             if list.iter().any(|p| !p.starts_with('/') || p.len() < 2) {
                 return invalid(key, "every prefix must start with '/' and name something");
             }
+        }
+        if self.sockjs.heartbeat.is_zero() || self.sockjs.disconnect_delay.is_zero() {
+            return invalid(
+                "sockjs.heartbeat",
+                "sockjs.heartbeat and sockjs.disconnect_delay must be positive",
+            );
+        }
+        if self.sockjs.http_message_cache_size == 0 {
+            return invalid("sockjs.http_message_cache_size", "must be at least 1");
         }
         for origin in &self.endpoint.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

@@ -4,7 +4,11 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration tree with its defaults.
-//! - [`transport`]: the one connection abstraction sessions run on (raw WebSocket today).
+//! - [`transport`]: the one connection abstraction sessions run on: a raw WebSocket or a SockJS
+//!   session, the same to everything above it.
+//! - [`sockjs`]: the SockJS protocol (every transport) under any prefix.
+//! - [`endpoint`]: the handshake every endpoint shares (origins, interceptors, limits).
+//! - [`handler`]: plain message handlers (no STOMP) at a path, WebSocket and/or SockJS.
 //! - `session`: the STOMP session state machine (CONNECT, heart-beats, receipts, ERROR,
 //!   transactions, slow consumers).
 //! - [`app`]: handlers for application destinations and the [`Messaging`](app::Messaging)
@@ -17,10 +21,13 @@
 pub mod app;
 pub mod chat;
 pub mod config;
+pub mod endpoint;
 pub mod error;
+pub mod handler;
 pub mod origin;
 mod server;
 mod session;
+pub mod sockjs;
 pub mod transport;
 
 pub use config::Config;

@@ -2,35 +2,28 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use axum::{Extension, Router};
-use stompede_broker::{Broker, MemoryBroker, MemoryConfig, Prefixes, SessionId};
+use axum::Router;
+use stompede_broker::{Broker, MemoryBroker, MemoryConfig, Prefixes};
 use stompede_stomp::Limits;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::Instrument;
+use tower_http::services::ServeDir;
 
 use crate::app::{Handlers, Messaging};
 use crate::config::Config;
+use crate::endpoint::{self, EndpointCore, HandshakeInterceptor, Runtime};
+use crate::handler::HandlerEndpoint;
 use crate::origin::OriginPolicy;
-use crate::transport::WsConnection;
+use crate::sockjs::{self, SockJsOptions};
 use crate::{chat, session};
 
-/// WebSocket read buffer per session.
-const READ_BUFFER: usize = 4 * 1024;
-
 /// STOMP subprotocols, in the server's order of preference.
-const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+const SUBPROTOCOLS: &[&str] = &["v12.stomp", "v11.stomp", "v10.stomp"];
 
 /// What every session of one server shares.
 pub(crate) struct Shared {
@@ -41,10 +34,9 @@ pub(crate) struct Shared {
     pub(crate) handlers: Handlers,
     pub(crate) messaging: Messaging,
     pub(crate) shutdown: CancellationToken,
-    origins: OriginPolicy,
-    sessions: TaskTracker,
-    connections: Arc<Semaphore>,
-    next_session: AtomicU64,
+    runtime: Runtime,
+    interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
+    endpoints: Vec<(String, HandlerEndpoint)>,
 }
 
 /// A stompede server: build it, take its [`Router`] (to serve yourself, merged into your own
@@ -66,7 +58,7 @@ pub struct Stompede {
 impl std::fmt::Debug for Stompede {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stompede")
-            .field("sessions", &self.shared.sessions.len())
+            .field("sessions", &self.shared.runtime.sessions.len())
             .finish_non_exhaustive()
     }
 }
@@ -97,17 +89,17 @@ impl Stompede {
         };
         let prefixes = config.prefixes();
         let messaging = Messaging::new(Arc::clone(&broker), prefixes.clone());
+        let shutdown = CancellationToken::new();
         let shared = Shared {
             limits,
-            origins: OriginPolicy::from_config(&config.endpoint.allowed_origins),
-            connections: Arc::new(Semaphore::new(config.server.max_connections)),
+            runtime: Runtime::new(config.server.max_connections, shutdown.clone()),
             prefixes,
             broker,
             handlers,
             messaging,
-            shutdown: CancellationToken::new(),
-            sessions: TaskTracker::new(),
-            next_session: AtomicU64::new(1),
+            shutdown,
+            interceptors: Vec::new(),
+            endpoints: Vec::new(),
             config,
         };
         Stompede {
@@ -120,10 +112,37 @@ impl Stompede {
     /// # Panics
     /// If called after the router was taken or the server cloned (the handlers are shared).
     pub fn handlers(mut self, handlers: Handlers) -> Stompede {
-        let shared = Arc::get_mut(&mut self.shared)
-            .expect("add handlers before cloning the server or taking its router");
+        let shared = self.shared_mut();
         shared.handlers = std::mem::take(&mut shared.handlers).merge(handlers);
         self
+    }
+
+    /// Adds a handshake interceptor to the STOMP endpoint (WebSocket and SockJS): it can refuse
+    /// a handshake or attach attributes that application handlers see in
+    /// [`AppRequest::attributes`](crate::app::AppRequest::attributes).
+    ///
+    /// # Panics
+    /// As [`Stompede::handlers`].
+    pub fn interceptor(mut self, interceptor: impl HandshakeInterceptor) -> Stompede {
+        self.shared_mut().interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Serves a plain [`MessageHandler`](crate::handler::MessageHandler) endpoint at `path`
+    /// beside STOMP, sharing the connection limit and graceful shutdown.
+    ///
+    /// # Panics
+    /// As [`Stompede::handlers`].
+    pub fn endpoint(mut self, path: &str, endpoint: HandlerEndpoint) -> Stompede {
+        self.shared_mut()
+            .endpoints
+            .push((path.to_owned(), endpoint));
+        self
+    }
+
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.shared)
+            .expect("configure the server before cloning it or taking its router")
     }
 
     /// Publishes to broker destinations from anywhere in the application.
@@ -141,20 +160,58 @@ impl Stompede {
         Arc::clone(&self.shared)
     }
 
-    /// Number of open sessions.
+    /// Number of open sessions (STOMP and plain handlers, every transport).
     pub fn session_count(&self) -> usize {
-        self.shared.sessions.len()
+        self.shared.runtime.sessions.len()
     }
 
-    /// The server's routes: `{endpoint.path}/websocket` (raw WebSocket STOMP endpoint) and
-    /// `/healthz`.
-    pub fn router(&self) -> Router {
-        let path = format!("{}/websocket", self.shared.config.endpoint.path);
-        Router::new()
-            .route(&path, get(websocket))
+    /// The server's routes: the STOMP endpoint at `endpoint.path` (SockJS there, raw WebSocket
+    /// at `{path}/websocket`), the handler endpoints, `/healthz`, and the files of `web.root`.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (SockJS endpoints start a task that expires idle sessions). The
+    /// handler endpoints move into the first router taken.
+    pub fn router(&mut self) -> Router {
+        let endpoints = Arc::get_mut(&mut self.shared)
+            .map(|shared| std::mem::take(&mut shared.endpoints))
+            .unwrap_or_default();
+        let shared = &self.shared;
+        let config = &shared.config;
+        let stomp = Arc::clone(shared);
+        let core = Arc::new(EndpointCore {
+            origins: OriginPolicy::from_config(&config.endpoint.allowed_origins),
+            interceptors: shared.interceptors.clone(),
+            acceptor: Arc::new(move |conn, info| {
+                Box::pin(session::run(
+                    conn,
+                    info.id,
+                    info.attributes,
+                    Arc::clone(&stomp),
+                ))
+            }),
+            runtime: shared.runtime.clone(),
+            max_message: config.endpoint.max_websocket_message,
+            subprotocols: SUBPROTOCOLS,
+        });
+        let path = config.endpoint.path.as_str();
+        let mut router = if config.sockjs.enabled {
+            sockjs::router(path, SockJsOptions::from(&config.sockjs), core)
+        } else {
+            Router::new().route(
+                &format!("{path}/websocket"),
+                axum::routing::any(endpoint::raw_websocket).with_state(core),
+            )
+        };
+        for (path, endpoint) in endpoints {
+            router = router.merge(endpoint.with_runtime(shared.runtime.clone()).router(&path));
+        }
+        router = router
             .route("/healthz", get(|| async { "ok\n" }))
-            .route("/", get(index))
-            .with_state(Arc::clone(&self.shared))
+            .route("/", get(index).with_state(Arc::clone(shared)));
+        if !config.web.root.is_empty() {
+            router = router.fallback_service(ServeDir::new(&config.web.root));
+        }
+        router
     }
 
     /// Serves [`Stompede::router`] on `listener` until the shutdown token is cancelled, then
@@ -163,7 +220,7 @@ impl Stompede {
     ///
     /// # Errors
     /// When accepting connections fails.
-    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+    pub async fn serve(mut self, listener: TcpListener) -> std::io::Result<()> {
         let token = self.shared.shutdown.clone();
         let app = self
             .router()
@@ -178,14 +235,12 @@ impl Stompede {
         axum::serve(listener, app)
             .with_graceful_shutdown(token.cancelled_owned())
             .await?;
-        self.shared.sessions.close();
+        let sessions = &self.shared.runtime.sessions;
+        sessions.close();
         let grace = self.shared.config.shutdown.grace;
-        if tokio::time::timeout(grace, self.shared.sessions.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
             tracing::warn!(
-                remaining = self.shared.sessions.len(),
+                remaining = sessions.len(),
                 "grace period over, dropping sessions"
             );
         }
@@ -195,63 +250,9 @@ impl Stompede {
 
 async fn index(State(shared): State<Arc<Shared>>) -> String {
     format!(
-        "stompede {}\nSTOMP over WebSocket: ws://<this host>{}/websocket\n",
+        "stompede {}\nSTOMP over WebSocket: ws://<this host>{path}/websocket\n\
+         STOMP over SockJS: http://<this host>{path}\n",
         env!("CARGO_PKG_VERSION"),
-        shared.config.endpoint.path
+        path = shared.config.endpoint.path
     )
-}
-
-async fn websocket(
-    State(shared): State<Arc<Shared>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Response {
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    let origin = headers.get(header::ORIGIN);
-    if !shared.origins.allows(origin, headers.get(header::HOST)) {
-        tracing::debug!(?origin, ?peer, "handshake refused: origin not allowed");
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
-    }
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    if shared.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-    }
-    let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
-        tracing::warn!(
-            limit = shared.config.server.max_connections,
-            "handshake refused: connection limit"
-        );
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
-    };
-    let max_message = shared.config.endpoint.max_websocket_message;
-    let upgrade = upgrade
-        .protocols(SUBPROTOCOLS)
-        // tungstenite zero-fills its read buffer up to this size on every read attempt, and a
-        // session polls its socket each time it wakes to deliver: the 128 KiB default cost
-        // 40-50% of the server's CPU in a 1 -> 1,000 fan-out (perf). It is also memory held
-        // by every idle session.
-        .read_buffer_size(READ_BUFFER)
-        .max_message_size(max_message)
-        .max_frame_size(max_message);
-    let protocol = upgrade
-        .selected_protocol()
-        .and_then(|p| p.to_str().ok())
-        .unwrap_or("none")
-        .to_owned();
-    let id = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
-    let span = tracing::info_span!("session", %id, transport = "websocket", protocol, peer = ?peer);
-    upgrade.on_upgrade(move |socket| {
-        let tracker = shared.sessions.clone();
-        tracker.track_future(
-            async move {
-                session::run(WsConnection::new(socket), id, shared).await;
-                drop(permit);
-            }
-            .instrument(span),
-        )
-    })
 }

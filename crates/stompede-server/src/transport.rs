@@ -1,7 +1,9 @@
 //! The one connection abstraction sessions run on: ordered inbound messages and an outbound
-//! sink that can close with a code and reason. A raw WebSocket is one implementation; SockJS
-//! sessions will be another, so nothing above this module knows which transport a client used.
+//! sink that can close with a code and reason. A raw WebSocket ([`WsConnection`]) and a SockJS
+//! session ([`SockJsConnection`]) both implement it, so nothing above this module knows which
+//! transport a client used.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -9,17 +11,43 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 
+pub use crate::sockjs::SockJsConnection;
+
+/// One message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A text message (valid UTF-8).
+    Text(Bytes),
+    /// A binary message (raw WebSocket only).
+    Binary(Bytes),
+    /// A transport-level keep-alive (WebSocket ping or pong): activity without data.
+    KeepAlive,
+}
+
+impl Inbound {
+    /// The message's bytes (empty for a keep-alive).
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Inbound::Text(data) | Inbound::Binary(data) => data,
+            Inbound::KeepAlive => Bytes::new(),
+        }
+    }
+}
+
 /// One message to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outbound {
-    /// Bytes of one or more STOMP frames, or heart-beat EOLs.
+    /// Text: a text message when the bytes are UTF-8 (STOMP frames usually are), else a
+    /// binary message on a raw WebSocket and lossy text on SockJS, which carries only text.
     Data(Bytes),
+    /// A binary message; SockJS cannot carry one and fails the send.
+    Binary(Bytes),
     /// Close the connection with a code and a reason.
     Close {
         /// WebSocket close code (see [`crate::error::close_code`]).
         code: u16,
         /// Human-readable reason, at most 123 bytes.
-        reason: &'static str,
+        reason: Cow<'static, str>,
     },
 }
 
@@ -30,15 +58,21 @@ pub enum TransportError {
     /// carry an ERROR and a close.
     #[error("message over the transport's size limit")]
     TooLarge,
+    /// The transport cannot carry this message (binary over SockJS).
+    #[error("the transport cannot carry binary messages")]
+    Unsupported,
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
     /// Anything else; the session ends without a close handshake.
     #[error("transport failed: {0}")]
     Failed(String),
 }
 
-/// What a session runs on. Inbound items are the payloads of transport messages (possibly
-/// empty, for transport-level keep-alives, which still count as activity).
+/// What a session runs on: the client's messages in order, and a sink for messages to it. The
+/// sink is bounded: it is not ready while the transport holds too much for a slow client.
 pub trait Connection:
-    Stream<Item = Result<Bytes, TransportError>>
+    Stream<Item = Result<Inbound, TransportError>>
     + Sink<Outbound, Error = TransportError>
     + Send
     + Unpin
@@ -47,7 +81,7 @@ pub trait Connection:
 }
 
 impl<T> Connection for T where
-    T: Stream<Item = Result<Bytes, TransportError>>
+    T: Stream<Item = Result<Inbound, TransportError>>
         + Sink<Outbound, Error = TransportError>
         + Send
         + Unpin
@@ -70,16 +104,16 @@ impl WsConnection {
 }
 
 impl Stream for WsConnection {
-    type Item = Result<Bytes, TransportError>;
+    type Item = Result<Inbound, TransportError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = ready!(Pin::new(&mut self.socket).poll_next(cx));
         Poll::Ready(match item {
             None | Some(Ok(Message::Close(_))) => None,
-            Some(Ok(Message::Text(text))) => Some(Ok(Bytes::from(text))),
-            Some(Ok(Message::Binary(data))) => Some(Ok(data)),
+            Some(Ok(Message::Text(text))) => Some(Ok(Inbound::Text(Bytes::from(text)))),
+            Some(Ok(Message::Binary(data))) => Some(Ok(Inbound::Binary(data))),
             // Pings are answered by the WebSocket layer; both count as activity.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Some(Ok(Bytes::new())),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Some(Ok(Inbound::KeepAlive)),
             Some(Err(e)) => Some(Err(ws_err(e))),
         })
     }
@@ -99,9 +133,13 @@ impl Sink<Outbound> for WsConnection {
                 Ok(text) => Message::Text(text),
                 Err(_) => Message::Binary(data),
             },
+            Outbound::Binary(data) => Message::Binary(data),
             Outbound::Close { code, reason } => Message::Close(Some(CloseFrame {
                 code,
-                reason: Utf8Bytes::from_static(reason),
+                reason: match reason {
+                    Cow::Borrowed(reason) => Utf8Bytes::from_static(reason),
+                    Cow::Owned(reason) => Utf8Bytes::from(reason),
+                },
             })),
         };
         Pin::new(&mut self.socket)
@@ -123,5 +161,60 @@ fn ws_err(e: axum::Error) -> TransportError {
         Ok(e) if matches!(*e, tungstenite::Error::Capacity(_)) => TransportError::TooLarge,
         Ok(e) => TransportError::Failed(e.to_string()),
         Err(e) => TransportError::Failed(e.to_string()),
+    }
+}
+
+/// Either transport, so that one session type serves both without boxing.
+#[derive(Debug)]
+// One per session, owned by its task: boxing the WebSocket would add a pointer chase to every
+// read and write for no memory saved.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyConnection {
+    /// A raw WebSocket.
+    WebSocket(WsConnection),
+    /// A SockJS session (any SockJS transport).
+    SockJs(SockJsConnection),
+}
+
+impl Stream for AnyConnection {
+    type Item = Result<Inbound, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            AnyConnection::WebSocket(c) => Pin::new(c).poll_next(cx),
+            AnyConnection::SockJs(c) => Pin::new(c).poll_next(cx),
+        }
+    }
+}
+
+impl Sink<Outbound> for AnyConnection {
+    type Error = TransportError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            AnyConnection::WebSocket(c) => Pin::new(c).poll_ready(cx),
+            AnyConnection::SockJs(c) => Pin::new(c).poll_ready(cx),
+        }
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Outbound) -> Result<(), Self::Error> {
+        match self.get_mut() {
+            AnyConnection::WebSocket(c) => Pin::new(c).start_send(item),
+            AnyConnection::SockJs(c) => Pin::new(c).start_send(item),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            AnyConnection::WebSocket(c) => Pin::new(c).poll_flush(cx),
+            AnyConnection::SockJs(c) => Pin::new(c).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            AnyConnection::WebSocket(c) => Pin::new(c).poll_close(cx),
+            AnyConnection::SockJs(c) => Pin::new(c).poll_close(cx),
+        }
     }
 }

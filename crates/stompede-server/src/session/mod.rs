@@ -21,6 +21,7 @@ pub use transaction::TransactionError;
 use transaction::Transactions;
 
 use crate::app::{AppRequest, HandlerError, Reply};
+use crate::endpoint::Attributes;
 use crate::error::{close_code, SessionError};
 use crate::server::Shared;
 use crate::transport::{Connection, Outbound, TransportError};
@@ -71,7 +72,12 @@ enum Flow {
 }
 
 /// Runs one session on `conn` until it ends, then releases its broker state.
-pub(crate) async fn run<C: Connection>(conn: C, id: SessionId, shared: Arc<Shared>) {
+pub(crate) async fn run<C: Connection>(
+    conn: C,
+    id: SessionId,
+    attributes: Arc<Attributes>,
+    shared: Arc<Shared>,
+) {
     let (outbox, outbox_rx) = Outbox::new(
         id,
         OutboxLimits {
@@ -80,6 +86,7 @@ pub(crate) async fn run<C: Connection>(conn: C, id: SessionId, shared: Arc<Share
     );
     let mut session = Session {
         id,
+        attributes,
         decoder: Decoder::new(shared.limits),
         inbuf: BytesMut::new(),
         scratch: BytesMut::new(),
@@ -115,6 +122,8 @@ pub(crate) async fn run<C: Connection>(conn: C, id: SessionId, shared: Arc<Share
 
 struct Session<C> {
     id: SessionId,
+    /// What the handshake interceptors attached.
+    attributes: Arc<Attributes>,
     conn: C,
     shared: Arc<Shared>,
     decoder: Decoder,
@@ -169,7 +178,7 @@ impl<C: Connection> Session<C> {
                             return self.fail(error, None).await;
                         }
                         Some(Err(e)) => return End::Transport(e),
-                        Some(Ok(bytes)) => bytes,
+                        Some(Ok(inbound)) => inbound.into_bytes(),
                     };
                     self.last_received = Instant::now();
                     let was_connected = self.version.is_some();
@@ -389,6 +398,7 @@ impl<C: Connection> Session<C> {
             params,
             headers,
             body,
+            attributes: Arc::clone(&self.attributes),
             messaging: self.shared.messaging.clone(),
         };
         let default_destination = format!(
@@ -609,7 +619,14 @@ impl<C: Connection> Session<C> {
     async fn close(&mut self, code: u16, reason: &'static str) {
         let conn = &mut self.conn;
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            if conn.send(Outbound::Close { code, reason }).await.is_ok() {
+            if conn
+                .send(Outbound::Close {
+                    code,
+                    reason: reason.into(),
+                })
+                .await
+                .is_ok()
+            {
                 while let Some(Ok(_)) = conn.next().await {}
             }
         })

@@ -8,6 +8,7 @@ use futures_util::{Sink, Stream};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::transport::Inbound;
 use crate::{Config, Stompede};
 
 /// A connection made of two channels.
@@ -17,9 +18,11 @@ struct ChannelConnection {
 }
 
 impl Stream for ChannelConnection {
-    type Item = Result<Bytes, TransportError>;
+    type Item = Result<Inbound, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inbound.poll_recv(cx).map(|b| b.map(Ok))
+        self.inbound
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(Inbound::Text(b))))
     }
 }
 
@@ -65,6 +68,7 @@ impl Peer {
         {
             Outbound::Close { code, .. } => Err(code),
             Outbound::Data(data) if data.as_ref() == HEARTBEAT => Ok(None),
+            Outbound::Binary(_) => panic!("STOMP sessions send text"),
             Outbound::Data(data) => {
                 self.buf.extend_from_slice(&data);
                 Ok(Some(
@@ -83,7 +87,7 @@ fn start(config: Config) -> (Peer, tokio::task::JoinHandle<()>) {
     let (to_server, inbound) = mpsc::unbounded_channel();
     let (outbound, from_server) = mpsc::unbounded_channel();
     let conn = ChannelConnection { inbound, outbound };
-    let task = tokio::spawn(run(conn, SessionId(1), shared));
+    let task = tokio::spawn(run(conn, SessionId(1), Arc::default(), shared));
     let peer = Peer {
         to_server,
         from_server,
