@@ -200,6 +200,7 @@ impl Default for HandlerLimits {
 /// axum::serve(listener, app).await
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct HandlerEndpoint {
     handler: Arc<dyn MessageHandler>,
     interceptors: Vec<Arc<dyn HandshakeInterceptor>>,

@@ -169,12 +169,8 @@ impl Stompede {
     /// at `{path}/websocket`), the handler endpoints, `/healthz`, and the files of `web.root`.
     ///
     /// # Panics
-    /// Outside a Tokio runtime (SockJS endpoints start a task that expires idle sessions). The
-    /// handler endpoints move into the first router taken.
-    pub fn router(&mut self) -> Router {
-        let endpoints = Arc::get_mut(&mut self.shared)
-            .map(|shared| std::mem::take(&mut shared.endpoints))
-            .unwrap_or_default();
+    /// Outside a Tokio runtime (SockJS endpoints start a task that expires idle sessions).
+    pub fn router(&self) -> Router {
         let shared = &self.shared;
         let config = &shared.config;
         let stomp = Arc::clone(shared);
@@ -202,8 +198,9 @@ impl Stompede {
                 axum::routing::any(endpoint::raw_websocket).with_state(core),
             )
         };
-        for (path, endpoint) in endpoints {
-            router = router.merge(endpoint.with_runtime(shared.runtime.clone()).router(&path));
+        for (path, endpoint) in &shared.endpoints {
+            let endpoint = endpoint.clone().with_runtime(shared.runtime.clone());
+            router = router.merge(endpoint.router(path));
         }
         router = router
             .route("/healthz", get(|| async { "ok\n" }))
@@ -220,7 +217,7 @@ impl Stompede {
     ///
     /// # Errors
     /// When accepting connections fails.
-    pub async fn serve(mut self, listener: TcpListener) -> std::io::Result<()> {
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         let token = self.shared.shutdown.clone();
         let app = self
             .router()

@@ -11,7 +11,7 @@ mod session;
 mod transport;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -87,7 +87,7 @@ pub(crate) fn router(prefix: &str, options: SockJsOptions, core: Arc<EndpointCor
         registry: Registry::default(),
         core,
     });
-    tokio::spawn(sweep(Arc::clone(&service)));
+    tokio::spawn(sweep(Arc::downgrade(&service)));
     Router::new()
         .route(prefix, any(handle))
         .route(&format!("{prefix}/"), any(handle))
@@ -96,16 +96,25 @@ pub(crate) fn router(prefix: &str, options: SockJsOptions, core: Arc<EndpointCor
 }
 
 /// Expires sessions without a receiver for the disconnect delay; at shutdown, closes them all
-/// so that their applications end.
-async fn sweep(service: Arc<Service>) {
-    let delay = service.options.disconnect_delay;
+/// so that their applications end. Ends with the server, or when the router is dropped.
+async fn sweep(service: Weak<Service>) {
+    let Some((delay, shutdown)) = service.upgrade().map(|service| {
+        (
+            service.options.disconnect_delay,
+            service.core.runtime.shutdown.clone(),
+        )
+    }) else {
+        return;
+    };
     let mut tick = tokio::time::interval((delay / 2).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let shutdown = service.core.runtime.shutdown.clone();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
                 let expired = service.registry.sweep(delay);
                 if expired > 0 {
                     tracing::debug!(expired, open = service.registry.len(), "SockJS sessions expired");
@@ -113,7 +122,9 @@ async fn sweep(service: Arc<Service>) {
             }
         }
     }
-    service.registry.close_all(1001, "server shutting down");
+    if let Some(service) = service.upgrade() {
+        service.registry.close_all(1001, "server shutting down");
+    }
 }
 
 /// What a path under the prefix names.

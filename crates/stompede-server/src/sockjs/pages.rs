@@ -30,6 +30,9 @@ pub(crate) fn greeting(method: &Method) -> Response {
 /// `GET /info`: what the server supports; OPTIONS for CORS preflight.
 pub(crate) fn info(service: &Service, request: &Request) -> Response {
     let headers = request.headers();
+    if !service.core.origin_allowed(headers) {
+        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+    }
     if request.method() == Method::OPTIONS {
         return options(headers, "OPTIONS, GET");
     }
