@@ -218,6 +218,7 @@ impl Stompede {
     /// # Errors
     /// When accepting connections fails.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.warn_about_missing_assets();
         let token = self.shared.shutdown.clone();
         let app = self
             .router()
@@ -242,6 +243,27 @@ impl Stompede {
             );
         }
         Ok(())
+    }
+}
+
+impl Stompede {
+    /// The iframe transports need `sockjs.min.js`; by default it is a file of `web.root`,
+    /// which `scripts/build-web.sh` fills from npm.
+    fn warn_about_missing_assets(&self) {
+        let config = &self.shared.config;
+        let url = &config.sockjs.client_library_url;
+        if !config.sockjs.enabled || config.web.root.is_empty() || !url.starts_with('/') {
+            return;
+        }
+        let file = std::path::Path::new(&config.web.root).join(url.trim_start_matches('/'));
+        if !file.is_file() {
+            tracing::warn!(
+                file = %file.display(),
+                "sockjs-client is missing: the SockJS iframe transports will fail until \
+                 `bash scripts/build-web.sh` installs it (or sockjs.client_library_url points \
+                 elsewhere)"
+            );
+        }
     }
 }
 

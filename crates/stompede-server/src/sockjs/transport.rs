@@ -70,9 +70,14 @@ impl Receiving {
         }
     }
 
-    /// XHR transports are POSTs that support CORS; the others are GETs.
+    /// XHR transports are POSTs (with CORS preflight); the others are GETs.
     fn is_xhr(self) -> bool {
         matches!(self, Receiving::Xhr | Receiving::XhrStreaming)
+    }
+
+    /// Browsers read these cross-origin only with CORS headers (a script tag needs none).
+    fn cors(self) -> bool {
+        self != Receiving::Jsonp
     }
 
     fn streaming(self) -> bool {
@@ -230,7 +235,7 @@ async fn receive(
         header::HeaderValue::from_static(kind.content_type()),
     );
     pages::no_cache(headers);
-    if kind.is_xhr() {
+    if kind.cors() {
         pages::cors(request.headers(), headers);
     }
     pages::session_cookie(service, request.headers(), headers);
