@@ -131,15 +131,27 @@ impl Receiving {
     fn format(self, frame: &str, callback: &str) -> String {
         match self {
             Receiving::Xhr | Receiving::XhrStreaming => format!("{frame}\n"),
-            Receiving::EventSource => format!("data: {frame}\r\n\r\n"),
-            Receiving::HtmlFile => {
-                format!("<script>\np({});\n</script>\r\n", frame::json_string(frame))
-            }
+            // sockjs-client runs `decodeURI` on every event: a bare `%` would throw (losing
+            // the frame) or decode `%41` into `A`. JSON already escaped CR, LF and NUL.
+            Receiving::EventSource => format!("data: {}\r\n\r\n", frame.replace('%', "%25")),
+            // Inside `<script>`, `</script>` in a message would end the script and run the rest
+            // as HTML on our origin: `<`, `>` and `&` go as JSON escapes.
+            Receiving::HtmlFile => format!(
+                "<script>\np({});\n</script>\r\n",
+                html_safe(&frame::json_string(frame))
+            ),
             // `/**/` keeps a response from being read as a Flash file (Rosetta Flash), as
             // Spring and later sockjs-node do.
             Receiving::Jsonp => format!("/**/{callback}({});\r\n", frame::json_string(frame)),
         }
     }
+}
+
+/// A JSON string literal made safe to embed in an HTML `<script>` element.
+fn html_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// Origin rules for every request of a session. Script and event-stream GETs carry no
@@ -559,5 +571,65 @@ async fn pump(mut socket: WebSocket, session: &Arc<Session>, heartbeat: Duration
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_per_transport() {
+        let frame = r#"a["x"]"#;
+        assert_eq!(Receiving::Xhr.format(frame, ""), "a[\"x\"]\n");
+        assert_eq!(Receiving::XhrStreaming.format(frame, ""), "a[\"x\"]\n");
+        assert_eq!(
+            Receiving::EventSource.format(frame, ""),
+            "data: a[\"x\"]\r\n\r\n"
+        );
+        assert_eq!(
+            Receiving::HtmlFile.format(frame, "cb"),
+            "<script>\np(\"a[\\\"x\\\"]\");\n</script>\r\n"
+        );
+        assert_eq!(
+            Receiving::Jsonp.format(frame, "cb"),
+            "/**/cb(\"a[\\\"x\\\"]\");\r\n"
+        );
+    }
+
+    #[test]
+    fn eventsource_escapes_percent_for_decode_uri() {
+        let frame = r#"a["100% sure, %41"]"#;
+        assert_eq!(
+            Receiving::EventSource.format(frame, ""),
+            "data: a[\"100%25 sure, %2541\"]\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn htmlfile_frames_cannot_close_their_script() {
+        let frame = r#"a["</script><script>alert(1)</script>&"]"#;
+        let out = Receiving::HtmlFile.format(frame, "cb");
+        assert_eq!(out.matches("</script>").count(), 1, "{out}");
+        assert!(!out.contains("<script>alert"), "{out}");
+        // Still the same string to JavaScript / JSON.
+        let literal = out
+            .strip_prefix("<script>\np(")
+            .and_then(|s| s.strip_suffix(");\n</script>\r\n"))
+            .expect("framing");
+        let decoded: String = serde_json::from_str(literal).expect("a JSON string");
+        assert_eq!(decoded, frame);
+    }
+
+    #[test]
+    fn htmlfile_prelude_is_padded_past_a_kilobyte() {
+        let prelude = Receiving::HtmlFile.prelude("callback").expect("prelude");
+        assert!(prelude.len() > HTMLFILE_MIN_LEN);
+        assert!(prelude.contains("var c = parent.callback;"));
+        assert!(prelude.ends_with("\r\n\r\n"));
+        assert_eq!(
+            Receiving::XhrStreaming.prelude("").map(|p| p.len()),
+            Some(2049)
+        );
     }
 }
