@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (see README.md). Installs what the tests need on a fresh machine
-# (Python venv with stomp.py, npm packages for @stomp/stompjs), then runs: format and lint
-# checks, every Rust test, and the end-to-end suites against the real binary.
+# (Python venv with stomp.py and kosoku, npm packages, Debian's chromium), then runs: format and
+# lint checks, every Rust test, the end-to-end suites against the real binary, the SockJS
+# protocol and WebSocket conformance suites against the SockJS test server, and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +23,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 step "end-to-end (stomp.py, @stomp/stompjs) against the real binary"
 cargo build -p stompede --locked
 STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-e2e.sh
+
+step "browser: sockjs-client + @stomp/stompjs in headless Chromium, every SockJS transport"
+STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-browser.sh
