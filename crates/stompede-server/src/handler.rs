@@ -76,7 +76,8 @@ pub struct SessionHandle {
 #[derive(Debug)]
 struct HandleInner {
     info: SessionInfo,
-    tx: mpsc::UnboundedSender<Outbound>,
+    /// Messages for the client; `None` only wakes the session (to see `overflowed`).
+    tx: mpsc::UnboundedSender<Option<Outbound>>,
     /// Bytes sent but not yet written to the transport.
     queued: AtomicUsize,
     limit: usize,
@@ -131,10 +132,10 @@ impl SessionHandle {
     /// after the messages already queued.
     pub fn close(&self, code: u16, reason: impl Into<Cow<'static, str>>) {
         if self.inner.open.swap(false, Ordering::AcqRel) {
-            let _ = self.inner.tx.send(Outbound::Close {
+            let _ = self.inner.tx.send(Some(Outbound::Close {
                 code,
                 reason: reason.into(),
-            });
+            }));
         }
     }
 
@@ -147,10 +148,13 @@ impl SessionHandle {
             self.inner.queued.fetch_sub(len, Ordering::AcqRel);
             self.inner.overflowed.store(true, Ordering::Release);
             // Wakes the session task, which closes the session.
-            let _ = self.inner.tx.send(Outbound::Data(Bytes::new()));
+            let _ = self.inner.tx.send(None);
             return Err(SendError::Overflow);
         }
-        self.inner.tx.send(message).map_err(|_| SendError::Closed)
+        self.inner
+            .tx
+            .send(Some(message))
+            .map_err(|_| SendError::Closed)
     }
 }
 
@@ -353,7 +357,12 @@ async fn drive(
                 Some(Err(TransportError::TooLarge)) => {
                     break close(&mut conn, close_code::TOO_BIG, "message too big").await;
                 }
-                Some(Err(_)) | None => break CloseStatus { code: 1000, reason: "client closed".into() },
+                Some(Err(_)) => break CloseStatus { code: 1006, reason: "connection failed".into() },
+                None => {
+                    // Completes the close handshake (the WebSocket layer queued the reply).
+                    let _ = tokio::time::timeout(CLOSE_LINGER, conn.close()).await;
+                    break CloseStatus { code: 1000, reason: "client closed".into() };
+                }
             },
             Some(first) = rx.recv() => {
                 match write_batch(&mut conn, first, &mut rx, &handle, limits.send_time_limit).await {
@@ -373,17 +382,19 @@ async fn drive(
 /// written, `Err` when the client could not take it.
 async fn write_batch(
     conn: &mut AnyConnection,
-    first: Outbound,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    first: Option<Outbound>,
+    rx: &mut mpsc::UnboundedReceiver<Option<Outbound>>,
     handle: &SessionHandle,
     limit: Duration,
 ) -> Result<Option<CloseStatus>, CloseStatus> {
     let write = async {
         let mut next = Some(first);
         let mut batch = 0;
-        while let Some(message) = next.take() {
-            match message {
-                Outbound::Close { code, reason } => {
+        while let Some(item) = next.take() {
+            match item {
+                // A wake-up: the loop checks `overflowed` next.
+                None => {}
+                Some(Outbound::Close { code, reason }) => {
                     conn.flush().await?;
                     let status = CloseStatus {
                         code,
@@ -392,8 +403,7 @@ async fn write_batch(
                     conn.send(Outbound::Close { code, reason }).await?;
                     return Ok(Some(status));
                 }
-                Outbound::Data(data) if data.is_empty() => {} // overflow wake-up
-                message => {
+                Some(message) => {
                     let len = match &message {
                         Outbound::Data(d) | Outbound::Binary(d) => d.len(),
                         Outbound::Close { .. } => 0,
@@ -422,7 +432,7 @@ async fn write_batch(
 
 async fn write_queued(
     conn: &mut AnyConnection,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    rx: &mut mpsc::UnboundedReceiver<Option<Outbound>>,
     handle: &SessionHandle,
     limit: Duration,
 ) -> Result<(), CloseStatus> {
@@ -434,9 +444,12 @@ async fn write_queued(
     Ok(())
 }
 
+/// How long a close may take to write.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
 async fn close(conn: &mut AnyConnection, code: u16, reason: &'static str) -> CloseStatus {
     let _ = tokio::time::timeout(
-        Duration::from_secs(2),
+        CLOSE_LINGER,
         conn.send(Outbound::Close {
             code,
             reason: reason.into(),

@@ -171,7 +171,12 @@ impl<C: Connection> Session<C> {
                 }
                 inbound = self.conn.next() => {
                     let bytes = match inbound {
-                        None => return End::ClientClosed,
+                        None => {
+                            // Completes the close handshake (the WebSocket layer queued the
+                            // reply to the client's close).
+                            let _ = tokio::time::timeout(CLOSE_LINGER, self.conn.close()).await;
+                            return End::ClientClosed;
+                        }
                         Some(Err(TransportError::TooLarge)) => {
                             let limit = self.shared.config.endpoint.max_websocket_message;
                             let error = SessionError::Decode(DecodeError::FrameTooLarge { limit });

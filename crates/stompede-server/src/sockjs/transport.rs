@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 
 use super::frame::{self, PayloadError};
 use super::pages::{self, JAVASCRIPT, TEXT_PLAIN};
@@ -25,6 +25,8 @@ use crate::transport::{AnyConnection, Inbound};
 const XHR_PRELUDE_LEN: usize = 2048;
 /// `htmlfile` head is padded past this many bytes (IE renders nothing before 1 KiB).
 const HTMLFILE_MIN_LEN: usize = 1024;
+/// How long completing a WebSocket close handshake may take.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Longest `c` (callback) parameter.
 const MAX_CALLBACK_LEN: usize = 256;
 
@@ -145,6 +147,27 @@ impl Receiving {
             Receiving::Jsonp => format!("/**/{callback}({});\r\n", frame::json_string(frame)),
         }
     }
+}
+
+/// The percent-decoded bytes of field `name` of a form body (empty when absent). Bytes, not
+/// text: invalid UTF-8 must reach the JSON parser and be refused, not become U+FFFD.
+fn form_value(body: &[u8], name: &[u8]) -> Vec<u8> {
+    body.split(|&b| b == b'&')
+        .find_map(|pair| {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            (key == name).then_some(value)
+        })
+        .map(|value| {
+            let plus_as_space: Vec<u8> = value
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            percent_encoding::percent_decode(&plus_as_space).collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A JSON string literal made safe to embed in an HTML `<script>` element.
@@ -393,11 +416,7 @@ async fn send(service: &Arc<Service>, id: &str, kind: Sending, request: Request)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let messages = if form {
-        let payload = form_urlencoded::parse(&body)
-            .find(|(name, _)| name == "d")
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default();
-        frame::parse_send(payload.as_bytes())
+        frame::parse_send(&form_value(&body, b"d"))
     } else {
         frame::parse_send(&body)
     };
@@ -564,9 +583,11 @@ async fn pump(mut socket: WebSocket, session: &Arc<Session>, heartbeat: Duration
                     return;
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    // The client left: no one can receive a close frame.
+                    // The client left: no one can receive a SockJS close frame. Completes the
+                    // WebSocket close handshake (the reply is queued) and ends the session.
                     receiver.finish();
                     session.close(1000, "Normal closure");
+                    let _ = tokio::time::timeout(CLOSE_LINGER, socket.close()).await;
                     return;
                 }
             },
@@ -619,6 +640,20 @@ mod tests {
             .expect("framing");
         let decoded: String = serde_json::from_str(literal).expect("a JSON string");
         assert_eq!(decoded, frame);
+    }
+
+    #[test]
+    fn form_values_are_percent_decoded_bytes() {
+        assert_eq!(form_value(b"d=%5B%22x%22%5D", b"d"), br#"["x"]"#);
+        assert_eq!(form_value(b"p=p&d=a+b%2Bc", b"d"), b"a b+c");
+        assert_eq!(form_value(b"d=%5B%22%FF%22%5D", b"d"), b"[\"\xff\"]");
+        assert_eq!(form_value(b"d", b"d"), b"");
+        assert_eq!(form_value(b"p=p", b"d"), b"");
+        assert_eq!(form_value(b"", b"d"), b"");
+        assert_eq!(
+            frame::parse_send(&form_value(b"d=%5B%22%FF%22%5D", b"d")),
+            Err(PayloadError::BrokenJson)
+        );
     }
 
     #[test]
