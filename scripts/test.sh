@@ -24,5 +24,10 @@ step "end-to-end (stomp.py, @stomp/stompjs) against the real binary"
 cargo build -p stompede --locked
 STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-e2e.sh
 
+step "SockJS protocol and Autobahn WebSocket conformance (SockJS test server)"
+cargo build -p stompede-server --example sockjs_test_server --locked
+SOCKJS_TEST_SERVER="$PWD/target/debug/examples/sockjs_test_server" \
+    STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-sockjs.sh
+
 step "browser: sockjs-client + @stomp/stompjs in headless Chromium, every SockJS transport"
 STOMPEDE_BIN="$PWD/target/debug/stompede" bash scripts/test-browser.sh
