@@ -689,3 +689,53 @@ async fn graceful_shutdown_flushes_then_closes_with_1001() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_publishing_fast_to_its_own_subscription_gets_every_message() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    const COUNT: usize = 20_000;
+    let server = TestServer::start(common::test_config()).await;
+    let (ws, _) = tokio_tungstenite::connect_async(server.url())
+        .await
+        .expect("connect");
+    let (mut tx, mut rx) = ws.split();
+    let frames = [
+        "CONNECT\naccept-version:1.2\nhost:h\nheart-beat:0,0\n\n\0".to_owned(),
+        "SUBSCRIBE\nid:0\ndestination:/topic/self\nreceipt:sub\n\n\0".to_owned(),
+    ];
+    for frame in frames {
+        tx.send(Message::text(frame)).await.expect("send");
+    }
+    // Reads everything, concurrently with the writer, until all messages are in or the
+    // connection ends.
+    let reader = tokio::spawn(async move {
+        let mut messages = 0;
+        while messages < COUNT {
+            match tokio::time::timeout(common::WAIT, rx.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    messages += text.matches("MESSAGE\n").count();
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => return (messages, frame.map(|f| f.code)),
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        (messages, None)
+    });
+    let body = "x".repeat(100);
+    for _ in 0..COUNT {
+        let frame = format!("SEND\ndestination:/topic/self\n\n{body}\0");
+        if tx.send(Message::text(frame)).await.is_err() {
+            break;
+        }
+    }
+    let (messages, close) = reader.await.expect("reader");
+    assert_eq!(
+        (messages, close),
+        (COUNT, None),
+        "closed as a slow consumer?"
+    );
+    server.shutdown().await;
+}

@@ -194,6 +194,15 @@ impl<C: Connection> Session<C> {
                         recv_timer.as_mut().reset(self.recv_deadline());
                         send_timer.as_mut().reset(self.send_deadline());
                     }
+                    // A client that keeps sending must still get its messages: this branch is
+                    // polled first, so while inbound data is always ready the outbox branch
+                    // would never run, and the outbox would overflow although the client
+                    // reads everything.
+                    if let Some(delivery) = self.outbox_rx.try_recv() {
+                        if let Err(end) = self.write_deliveries(Some(delivery), None).await {
+                            return end;
+                        }
+                    }
                 }
                 Some(delivery) = self.outbox_rx.recv() => {
                     if let Err(end) = self.write_deliveries(Some(delivery), None).await {
