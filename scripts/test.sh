@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (see README.md). Installs what the tests need on a fresh machine
-# (Python venv with stomp.py and kosoku, npm packages, Debian's chromium), then runs: format and
+# (Python venv with stomp.py and kosoku, npm packages, Debian's chromium and rabbitmq-server),
+# then runs: format and
 # lint checks, every Rust test, the end-to-end suites against the real binary, the SockJS
 # protocol and WebSocket conformance suites against the SockJS test server, and the browser tests.
 set -euo pipefail
@@ -16,6 +17,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "client interop: stompede-client against RabbitMQ Web-STOMP (Debian's rabbitmq-server)"
+rabbitmq_ws=$(bash scripts/rabbitmq.sh start)
+trap 'bash scripts/rabbitmq.sh stop || true' EXIT
+STOMPEDE_RABBITMQ_WS="$rabbitmq_ws" cargo test -p stompede-client --test rabbitmq --locked
+bash scripts/rabbitmq.sh stop
+trap - EXIT
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
