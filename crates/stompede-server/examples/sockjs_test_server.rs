@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use clap::Parser;
 use stompede_broker::SessionId;
@@ -182,6 +183,13 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "SockJS test server listening");
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Frames go out as soon as they are written: with Nagle's algorithm a small streaming
+    // chunk waits for the client's delayed ACK (~40 ms), as `Stompede::serve` also avoids.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
+        }
+    });
     // A test fixture: on a signal it exits at once rather than waiting for streaming requests.
     tokio::select! {
         result = axum::serve(listener, app) => result,
