@@ -29,6 +29,16 @@ pub(crate) enum Scenario {
     /// latency. Publishing runs for `--warmup` and then `--duration`; only messages sent during
     /// `--duration` (the measured window) are counted in the report.
     Fanout(FanoutArgs),
+    /// SockJS broadcast: N sessions on a broadcast prefix, session 0 also sending timestamped
+    /// messages that the server sends to every session (session 0 included).
+    ///
+    /// Plain SockJS (no STOMP), over the websocket or xhr-streaming transport, for comparing
+    /// SockJS servers. Reports deliveries per second, loss and end-to-end latency of the
+    /// messages sent during `--duration` (after `--warmup`).
+    SockjsBroadcast(crate::sockjs::BroadcastArgs),
+    /// SockJS echo: N sessions each sending a message, waiting for its echo, and sending the
+    /// next; reports round trips per second and their latency.
+    SockjsEcho(crate::sockjs::EchoArgs),
 }
 
 /// Arguments of the `fanout` scenario.
@@ -150,10 +160,44 @@ mod tests {
         ])
         .expect("valid command line");
         assert_eq!(cli.threads, 2);
-        let Scenario::Fanout(args) = cli.scenario;
+        let Scenario::Fanout(args) = cli.scenario else {
+            panic!("fanout parses as the fanout scenario");
+        };
         assert_eq!(args.subscribers, 10);
         assert_eq!(args.duration, Duration::from_secs(3));
         assert_eq!(args.warmup, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["stompede-loadgen", "fanout", "--size", "8"]).is_err());
+    }
+
+    #[test]
+    fn sockjs_command_lines_parse() {
+        let cli = Cli::try_parse_from([
+            "stompede-loadgen",
+            "sockjs-broadcast",
+            "--url",
+            "http://127.0.0.1:18081/broadcast",
+            "--transport",
+            "xhr-streaming",
+            "--sessions",
+            "10",
+            "--rate",
+            "0",
+        ])
+        .expect("valid command line");
+        let Scenario::SockjsBroadcast(args) = cli.scenario else {
+            panic!("sockjs-broadcast parses as the broadcast scenario");
+        };
+        assert_eq!(args.sessions, 10);
+        assert_eq!(args.transport, crate::sockjs::Transport::XhrStreaming);
+        let cli = Cli::try_parse_from(["stompede-loadgen", "sockjs-echo", "--duration", "1s"])
+            .expect("valid command line");
+        assert!(matches!(cli.scenario, Scenario::SockjsEcho(_)));
+        for bad in [
+            &["stompede-loadgen", "sockjs-echo", "--transport", "xhr"][..],
+            &["stompede-loadgen", "sockjs-broadcast", "--sessions", "0"][..],
+            &["stompede-loadgen", "sockjs-broadcast", "--size", "10"][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

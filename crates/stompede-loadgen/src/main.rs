@@ -11,16 +11,21 @@
 //!
 //! # Layout
 //!
-//! - `cli`: arguments. `conn`: one STOMP connection over WebSocket. `payload`: timestamped
-//!   bodies. `stats`: shared counters and histograms. `report`: the final figures.
+//! - `cli`: arguments. `cpu`: the tool's own CPU time. `conn`: one STOMP connection over
+//!   WebSocket. `payload`: timestamped bodies. `stats`: shared counters and histograms.
+//!   `report`: the final figures.
 //! - One file per scenario: `fanout` (publishers to one topic, many subscribers).
+//! - `sockjs`: plain SockJS sessions (broadcast and echo), with the HTTP/1.1 client that the
+//!   xhr-streaming transport needs.
 
 mod cli;
 mod conn;
+mod cpu;
 mod fanout;
 mod limits;
 mod payload;
 mod report;
+mod sockjs;
 mod stats;
 
 use std::process::ExitCode;
@@ -49,6 +54,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let connections = match &cli.scenario {
         Scenario::Fanout(args) => u64::from(args.subscribers) + u64::from(args.publishers),
+        // xhr-streaming takes two connections per session (receiving and sending).
+        Scenario::SockjsBroadcast(args) => 2 * u64::from(args.sessions),
+        Scenario::SockjsEcho(args) => 2 * u64::from(args.sessions),
     };
     let open_files = limits::raise_open_files();
     if let Some(limit) = open_files {
@@ -77,6 +85,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Fanout(args) => {
             let report = runtime.block_on(fanout::run(args, threads))?;
+            eprint!("{}", report.summary());
+            println!("{}", report.to_json());
+        }
+        Scenario::SockjsBroadcast(args) => {
+            let report = runtime.block_on(sockjs::run_broadcast(args, threads))?;
+            eprint!("{}", report.summary());
+            println!("{}", report.to_json());
+        }
+        Scenario::SockjsEcho(args) => {
+            let report = runtime.block_on(sockjs::run_echo(args, threads))?;
             eprint!("{}", report.summary());
             println!("{}", report.to_json());
         }
