@@ -2,7 +2,7 @@
 //! `/info`, `iframe.html`, and every transport — `websocket`, `xhr` + `xhr_send`,
 //! `xhr_streaming`, `eventsource`, `htmlfile`, `jsonp` + `jsonp_send` — under any prefix, plus
 //! the raw WebSocket at `{prefix}/websocket`. Sessions outlive the requests that carry them
-//! ([`session`]); the application sees each one as a [`SockJsConnection`], exactly like a raw
+//! (module `session`); the application sees each one as a [`SockJsConnection`], exactly like a raw
 //! WebSocket.
 
 mod frame;
