@@ -4,10 +4,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Load generator for stompede: STOMP 1.2 over WebSocket.
+use crate::conn::Transport;
+use crate::net::SourceAddrs;
+use crate::payload::MIN_TAGGED_SIZE;
+
+/// Load generator for stompede: STOMP 1.2 over WebSocket and SockJS, plain SockJS, and raw
+/// WebSocket echo.
 ///
 /// Every scenario prints a progress line on stderr each second, a human summary on stderr at
-/// the end, and one JSON object on stdout for scripts.
+/// the end, and one JSON object on stdout for scripts. Losses are always reported, and so is
+/// the tool's own CPU use: when it nears a full core, throughput figures are lower bounds.
 #[derive(Debug, Parser)]
 #[command(version)]
 pub(crate) struct Cli {
@@ -29,6 +35,20 @@ pub(crate) enum Scenario {
     /// latency. Publishing runs for `--warmup` and then `--duration`; only messages sent during
     /// `--duration` (the measured window) are counted in the report.
     Fanout(FanoutArgs),
+    /// Chat rooms: R rooms × U users; every user subscribes to `/topic/room.<r>` and SENDs to
+    /// it at `--rate` messages per second. Each message is expected by all U users of its room,
+    /// the sender's own copy included.
+    Rooms(RoomsArgs),
+    /// Work distribution: P producers SEND to one queue; C consumers subscribe with
+    /// `ack:client-individual` and a prefetch header and ACK every message. Reports consumed
+    /// messages per second, latency, loss (produced − consumed) and duplicates.
+    Queue(QueueArgs),
+    /// Raw WebSocket echo: N connections, each sending a message, waiting for its echo and
+    /// sending the next (no STOMP, no SockJS): round trips per second and their latency.
+    Echo(EchoArgs),
+    /// Idle sessions: open N STOMP sessions (CONNECT + one SUBSCRIBE), hold them, report how
+    /// many opened or failed and, with `--server-pid`, the server's memory per session.
+    Idle(IdleArgs),
     /// SockJS broadcast: N sessions on a broadcast prefix, session 0 also sending timestamped
     /// messages that the server sends to every session (session 0 included).
     ///
@@ -41,12 +61,24 @@ pub(crate) enum Scenario {
     SockjsEcho(crate::sockjs::EchoArgs),
 }
 
+/// Where the STOMP scenarios connect, and how.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TargetArgs {
+    /// URL of the STOMP endpoint: `ws://…/ws/websocket` for `--transport websocket` (the
+    /// default), the SockJS endpoint `http://…/ws` for the sockjs-* transports.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// How STOMP reaches the server: a raw WebSocket, or SockJS over its websocket,
+    /// xhr-streaming or xhr-polling transport.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    pub(crate) transport: Transport,
+}
+
 /// Arguments of the `fanout` scenario.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FanoutArgs {
-    /// WebSocket URL of the STOMP endpoint.
-    #[arg(long, default_value = "ws://127.0.0.1:8080/ws/websocket")]
-    pub(crate) url: String,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
     /// Subscriber connections.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) subscribers: u32,
@@ -85,6 +117,159 @@ pub(crate) struct FanoutArgs {
     /// How long to wait after publishing stops for deliveries still in flight.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub(crate) drain_timeout: Duration,
+}
+
+/// Arguments of the `rooms` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RoomsArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Chat rooms.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rooms: u32,
+    /// Users per room (each one connection that subscribes and sends).
+    #[arg(long, alias = "room-size", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) users: u32,
+    /// Messages per second each user sends; 0 sends as fast as `--max-in-flight` allows.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) rate: f64,
+    /// Message body size in bytes (it starts with the send time and the sender's tag).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(i64::from(MIN_TAGGED_SIZE)..))]
+    pub(crate) size: u32,
+    /// Topic prefix: room `r` is `<prefix><r>`.
+    #[arg(long, default_value = "/topic/room.")]
+    pub(crate) room_prefix: String,
+    /// Length of the measured window, after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// Talking before the measured window; its messages are delivered but not counted.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) warmup: Duration,
+    /// With `--rate 0`: most of a user's own messages not yet delivered back to it.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_in_flight: u32,
+    /// New connections per second; 0 opens them as fast as possible (64 at a time).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) connections_per_second: u32,
+    /// How long the users may take to connect and subscribe.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
+    /// How long to wait after sending stops for deliveries still in flight.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
+}
+
+/// Arguments of the `queue` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct QueueArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Producer connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) producers: u32,
+    /// Consumer connections.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) consumers: u32,
+    /// The queue.
+    #[arg(long, default_value = "/queue/work")]
+    pub(crate) destination: String,
+    /// Messages per second across all producers; 0 sends as fast as `--max-in-flight` allows.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
+    /// Message body size in bytes (it starts with the send time and the producer's tag).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(i64::from(MIN_TAGGED_SIZE)..))]
+    pub(crate) size: u32,
+    /// Unacknowledged messages per consumer, sent as the `--prefetch-header` header of
+    /// SUBSCRIBE (0: not sent). stompede takes its limit from `broker.max_unacked` instead.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) prefetch: u32,
+    /// Name of the prefetch header (RabbitMQ's `prefetch-count` by default).
+    #[arg(long, default_value = "prefetch-count")]
+    pub(crate) prefetch_header: String,
+    /// Length of the measured window, after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// Producing before the measured window; its messages are consumed but not counted.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) warmup: Duration,
+    /// Bound on work in flight: every 100th SEND asks for a receipt and a producer pauses
+    /// while this many SENDs are unconfirmed; with `--rate 0`, producers also pause while
+    /// this many messages are produced and not yet consumed.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_in_flight: u32,
+    /// New consumer connections per second; 0 opens them as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) connections_per_second: u32,
+    /// How long the connections may take to open and subscribe.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
+    /// How long to wait after producing stops for the last messages to be consumed.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
+}
+
+/// Arguments of the `echo` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct EchoArgs {
+    /// WebSocket URL that echoes every message: `/echo/websocket` of the sockjs_test_server
+    /// example, or `/echo` of the bare_ws_echo example.
+    #[arg(long, default_value = "ws://127.0.0.1:8081/echo/websocket")]
+    pub(crate) url: String,
+    /// Connections, each with one message in flight at a time.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connections: u32,
+    /// Message size in bytes (at least 24: it starts with its send timestamp).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
+    pub(crate) size: u32,
+    /// Length of the measured window, after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// Round trips before the measured window, not counted.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) warmup: Duration,
+    /// New connections per second; 0 opens them as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) connections_per_second: u32,
+    /// How long the connections may take to open.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
+    /// How long a round trip begun in the window may take to finish after it.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
+}
+
+/// Arguments of the `idle` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdleArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Sessions to open.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sessions: u32,
+    /// How long to hold them once all are open (or failed).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) hold: Duration,
+    /// Heart-beat asked for both ways in CONNECT (`heart-beat:h,h`); 0 turns them off.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub(crate) heartbeat: Duration,
+    /// The destination every session subscribes to (nobody publishes to it).
+    #[arg(long, default_value = "/topic/idle")]
+    pub(crate) destination: String,
+    /// Source addresses to bind, round robin: `A-B` (an IPv4 range), `none`, or `auto`
+    /// (127.0.0.2-127.0.0.254 when the target is a loopback address, so that more sessions
+    /// fit than one address has ephemeral ports; else none).
+    #[arg(long, default_value = "auto")]
+    pub(crate) source_addrs: SourceAddrs,
+    /// The server's PID: its resident memory (/proc/PID/status VmRSS) is read before the first
+    /// session, once all are open, and at the end of the hold.
+    #[arg(long)]
+    pub(crate) server_pid: Option<u32>,
+    /// New sessions per second; 0 opens them as fast as possible (64 at a time).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) connections_per_second: u32,
+    /// Sessions not open by then count as failed.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
 }
 
 /// Parses `1.5s`, `250ms`, `2m`, `100us` or a bare number of seconds.
@@ -166,7 +351,121 @@ mod tests {
         assert_eq!(args.subscribers, 10);
         assert_eq!(args.duration, Duration::from_secs(3));
         assert_eq!(args.warmup, Duration::from_secs(2));
+        assert_eq!(args.target.transport, Transport::Websocket);
         assert!(Cli::try_parse_from(["stompede-loadgen", "fanout", "--size", "8"]).is_err());
+    }
+
+    #[test]
+    fn stomp_scenarios_take_every_transport() {
+        for transport in [
+            "websocket",
+            "sockjs-websocket",
+            "sockjs-xhr-streaming",
+            "sockjs-xhr-polling",
+        ] {
+            for scenario in ["fanout", "rooms", "queue", "idle"] {
+                let cli =
+                    Cli::try_parse_from(["stompede-loadgen", scenario, "--transport", transport])
+                        .unwrap_or_else(|e| panic!("{scenario} {transport}: {e}"));
+                let target = match cli.scenario {
+                    Scenario::Fanout(a) => a.target,
+                    Scenario::Rooms(a) => a.target,
+                    Scenario::Queue(a) => a.target,
+                    Scenario::Idle(a) => a.target,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(target.transport.as_str(), transport);
+            }
+        }
+        assert!(Cli::try_parse_from(["stompede-loadgen", "rooms", "--transport", "xhr"]).is_err());
+    }
+
+    #[test]
+    fn new_scenarios_parse_and_check_their_bounds() {
+        let cli = Cli::try_parse_from([
+            "stompede-loadgen",
+            "rooms",
+            "--rooms",
+            "3",
+            "--users",
+            "4",
+            "--rate",
+            "0.5",
+        ])
+        .expect("valid rooms");
+        let Scenario::Rooms(rooms) = cli.scenario else {
+            panic!("rooms");
+        };
+        assert_eq!((rooms.rooms, rooms.users, rooms.rate), (3, 4, 0.5));
+        let cli = Cli::try_parse_from(["stompede-loadgen", "rooms", "--room-size", "7"])
+            .expect("--room-size is --users");
+        assert!(matches!(
+            cli.scenario,
+            Scenario::Rooms(RoomsArgs { users: 7, .. })
+        ));
+        let cli = Cli::try_parse_from([
+            "stompede-loadgen",
+            "queue",
+            "--producers",
+            "2",
+            "--consumers",
+            "5",
+            "--prefetch",
+            "0",
+        ])
+        .expect("valid queue");
+        let Scenario::Queue(queue) = cli.scenario else {
+            panic!("queue");
+        };
+        assert_eq!(
+            (queue.producers, queue.consumers, queue.prefetch),
+            (2, 5, 0)
+        );
+        assert_eq!(queue.prefetch_header, "prefetch-count");
+        let cli = Cli::try_parse_from([
+            "stompede-loadgen",
+            "idle",
+            "--sessions",
+            "20000",
+            "--hold",
+            "1m",
+            "--heartbeat",
+            "30s",
+            "--source-addrs",
+            "127.0.0.2-127.0.0.100",
+            "--server-pid",
+            "1234",
+        ])
+        .expect("valid idle");
+        let Scenario::Idle(idle) = cli.scenario else {
+            panic!("idle");
+        };
+        assert_eq!(idle.sessions, 20_000);
+        assert_eq!(idle.hold, Duration::from_secs(60));
+        assert_eq!(idle.server_pid, Some(1234));
+        assert_eq!(idle.source_addrs.to_string(), "127.0.0.2-127.0.0.100");
+        let cli = Cli::try_parse_from(["stompede-loadgen", "echo", "--connections", "7"])
+            .expect("valid echo");
+        assert!(matches!(
+            cli.scenario,
+            Scenario::Echo(EchoArgs { connections: 7, .. })
+        ));
+        for bad in [
+            &["stompede-loadgen", "rooms", "--users", "0"][..],
+            &["stompede-loadgen", "rooms", "--size", "55"][..],
+            &["stompede-loadgen", "queue", "--size", "40"][..],
+            &["stompede-loadgen", "queue", "--consumers", "0"][..],
+            &[
+                "stompede-loadgen",
+                "idle",
+                "--source-addrs",
+                "10.0.0.9-10.0.0.1",
+            ][..],
+            &["stompede-loadgen", "idle", "--server-pid", "-1"][..],
+            &["stompede-loadgen", "echo", "--size", "23"][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

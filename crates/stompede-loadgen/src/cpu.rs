@@ -1,6 +1,13 @@
-//! CPU time of this process, to tell whether the load tool itself was the bottleneck.
+//! CPU time of this process, to tell whether the load tool itself was the bottleneck: a
+//! throughput figure measured while the tool used its whole core is a lower bound for the server.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::{self, Instant};
+
+use crate::stats::Stats;
 
 /// User plus system CPU time of the whole process so far (all threads), from `/proc/self/stat`;
 /// `None` where there is no procfs or it cannot be parsed.
@@ -9,6 +16,29 @@ pub(crate) fn process_cpu_time() -> Option<Duration> {
     let ticks = parse_stat_ticks(&stat)?;
     let per_second = clock_ticks_per_second();
     Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
+/// The tool's CPU use over the measured window, in cores (1.0: one core busy all the time);
+/// `None` without procfs. Ends at the end of the window.
+pub(crate) async fn cpu_over_window(stats: Arc<Stats>) -> Option<f64> {
+    let (from, until) = stats.window();
+    time::sleep_until(Instant::from_std(stats.instant_at(from))).await;
+    let (cpu_start, wall_start) = (process_cpu_time()?, Instant::now());
+    time::sleep_until(Instant::from_std(stats.instant_at(until))).await;
+    let cpu = process_cpu_time()?.saturating_sub(cpu_start);
+    Some(cpu.as_secs_f64() / wall_start.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// What [`cpu_over_window`] (running as `sampler`) measured, if the window is over; a run that
+/// ended before its window did has no figure.
+pub(crate) async fn window_cpu(stats: &Stats, sampler: JoinHandle<Option<f64>>) -> Option<f64> {
+    let (_, until) = stats.window();
+    if stats.now_ns() >= until {
+        sampler.await.ok().flatten()
+    } else {
+        sampler.abort();
+        None
+    }
 }
 
 /// `utime + stime` in clock ticks from a `/proc/PID/stat` line. The command name (field 2) is

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::report::Latency;
+
 /// Highest latency the histograms track exactly, in microseconds (one hour); above it a sample
 /// is clamped, not dropped.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -92,6 +94,25 @@ impl Stats {
     /// Whether a message stamped `ts` belongs to the measured window.
     pub(crate) fn is_measured(&self, ts: u64) -> bool {
         ts >= self.measure_from.load(Relaxed) && ts < self.measure_until.load(Relaxed)
+    }
+
+    /// The phase of the run for progress lines: before, inside or after the measured window.
+    pub(crate) fn phase(&self) -> &'static str {
+        let (from, until) = self.window();
+        let now = self.now_ns();
+        if now < from {
+            "warm-up"
+        } else if now < until {
+            "measure"
+        } else {
+            "drain"
+        }
+    }
+
+    /// The 99th percentile so far, for progress lines.
+    pub(crate) fn p99_text(&self) -> String {
+        Latency::from_histogram(&self.latency())
+            .map_or_else(|| "-".to_owned(), |l| format!("{:.3} ms", l.p99))
     }
 
     /// Messages sent (by all publishers) that the average subscriber still connected has not

@@ -15,10 +15,10 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::client::{self, Endpoint, Failure, Receiver, Sender};
 use super::frame::{self, Frame};
-use super::report::{BroadcastReport, Endings, ToolCpu};
+use super::report::BroadcastReport;
 use super::{close_all, cpu_over_window, open_sessions, progress, BroadcastArgs};
 use crate::payload::read_timestamp;
-use crate::report::Latency;
+use crate::report::{Endings, Latency, ToolCpu};
 use crate::stats::{duration_ns, Stats};
 
 /// Messages sent between two flushes (and backlog checks) in max mode, and most messages in

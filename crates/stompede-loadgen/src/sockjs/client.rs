@@ -1,10 +1,11 @@
-//! One SockJS client session over the websocket or the xhr-streaming transport, split into a
-//! [`Receiver`] (frames from the server) and a [`Sender`] (messages to it), as sockjs-client
-//! drives them.
+//! One SockJS client session over the websocket, xhr-streaming or xhr-polling transport, split
+//! into a [`Receiver`] (frames from the server) and a [`Sender`] (messages to it), as
+//! sockjs-client drives them.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -15,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::frame::{self, Frame, StreamFrames};
@@ -27,7 +28,7 @@ use crate::payload::write_timestamp;
 const SERVER_ID: &str = "000";
 /// Content type of xhr_send bodies, as sockjs-client sends them.
 const SEND_CONTENT_TYPE: &str = "text/plain;charset=UTF-8";
-/// Bytes read from a WebSocket at once (tungstenite zero-fills its read buffer; see `conn.rs`).
+/// Bytes read from a WebSocket at once (tungstenite zero-fills its read buffer; see `conn/mod.rs`).
 const WS_READ_BUFFER: usize = 8 * 1024;
 
 /// The WebSocket stream of one session.
@@ -156,7 +157,8 @@ impl From<frame::StreamError> for Failure {
     }
 }
 
-/// Opens a session: connects the receiving side and waits for the `o` frame.
+/// Opens a session: connects the receiving side (from `source`, if given) and waits for the
+/// `o` frame.
 ///
 /// # Errors
 ///
@@ -165,6 +167,7 @@ pub(crate) async fn open(
     endpoint: &Arc<Endpoint>,
     transport: Transport,
     session: &str,
+    source: Option<IpAddr>,
 ) -> Result<(Sender, Receiver), Failure> {
     let (sender, mut receiver) = match transport {
         Transport::Websocket => {
@@ -174,41 +177,52 @@ pub(crate) async fn open(
                 endpoint.path(session, "websocket")
             );
             let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
-            let (ws, _response) =
-                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
-                    .await
-                    .map_err(|e| match e {
-                        WsError::Http(response) => Failure::Status {
-                            request: "websocket",
-                            status: response.status().as_u16(),
-                        },
-                        WsError::Io(e) => Failure::Io(e.to_string()),
-                        other => Failure::Protocol(format!("WebSocket handshake: {other}")),
-                    })?;
+            let stream = crate::net::connect(&endpoint.authority, source)
+                .await
+                .map_err(|e| Failure::Io(e.to_string()))?;
+            let (ws, _response) = tokio_tungstenite::client_async_with_config(
+                url.as_str(),
+                MaybeTlsStream::Plain(stream),
+                Some(config),
+            )
+            .await
+            .map_err(|e| match e {
+                WsError::Http(response) => Failure::Status {
+                    request: "websocket",
+                    status: response.status().as_u16(),
+                },
+                WsError::Io(e) => Failure::Io(e.to_string()),
+                other => Failure::Protocol(format!("WebSocket handshake: {other}")),
+            })?;
             let (sink, stream) = ws.split();
             (Sender::Ws(sink), Receiver::Ws(stream))
         }
-        Transport::XhrStreaming => (
-            Sender::Xhr(XhrSender {
-                endpoint: endpoint.clone(),
-                path: endpoint.path(session, "xhr_send"),
-                conn: None,
-            }),
-            Receiver::Xhr(Box::new(XhrReceiver {
-                endpoint: endpoint.clone(),
-                request: http::request(
-                    "POST",
-                    &endpoint.path(session, "xhr_streaming"),
-                    &endpoint.authority,
-                    None,
-                    b"",
-                ),
-                conn: None,
-                body: None,
-                frames: StreamFrames::new(),
-                responses: 0,
-            })),
-        ),
+        Transport::XhrStreaming | Transport::XhrPolling => {
+            let polling = transport == Transport::XhrPolling;
+            let path = endpoint.path(session, if polling { "xhr" } else { "xhr_streaming" });
+            (
+                Sender::Xhr(XhrSender {
+                    endpoint: endpoint.clone(),
+                    path: endpoint.path(session, "xhr_send"),
+                    source,
+                    conn: None,
+                }),
+                Receiver::Xhr(Box::new(XhrReceiver {
+                    endpoint: endpoint.clone(),
+                    request: http::request("POST", &path, &endpoint.authority, None, b""),
+                    source,
+                    polling,
+                    conn: None,
+                    body: None,
+                    frames: if polling {
+                        StreamFrames::without_prelude()
+                    } else {
+                        StreamFrames::new()
+                    },
+                    responses: 0,
+                })),
+            )
+        }
     };
     let first = receiver.next_frame().await?;
     match frame::parse(&first) {
@@ -239,15 +253,15 @@ pub(crate) fn preview(frame: &[u8]) -> String {
 pub(crate) enum Receiver {
     /// The WebSocket's reading half: one frame per text message.
     Ws(SplitStream<WsStream>),
-    /// Successive xhr_streaming requests.
+    /// Successive xhr_streaming or xhr (polling) requests.
     Xhr(Box<XhrReceiver>),
 }
 
 impl Receiver {
     /// The next frame from the server, unparsed.
     ///
-    /// Not cancel-safe for xhr-streaming (a request may be half written): cancel only to end
-    /// the session.
+    /// Not cancel-safe for xhr-streaming and xhr-polling (a request may be half written):
+    /// cancel only to end the session.
     ///
     /// # Errors
     ///
@@ -278,7 +292,7 @@ impl Receiver {
         }
     }
 
-    /// Streaming responses opened so far (xhr-streaming; 0 for websocket).
+    /// Responses opened so far (xhr-streaming and xhr-polling; 0 for websocket).
     pub(crate) fn responses(&self) -> u64 {
         match self {
             Receiver::Ws(_) => 0,
@@ -289,11 +303,13 @@ impl Receiver {
 
 /// The xhr-streaming receiver: one POST whose chunked response carries frames until the server
 /// ends it at its byte limit, then the next POST, on the same connection while the server keeps
-/// it alive.
+/// it alive. The xhr-polling receiver is the same with a response per frame and no prelude.
 pub(crate) struct XhrReceiver {
     endpoint: Arc<Endpoint>,
-    /// The encoded xhr_streaming request, sent as is each time.
+    /// The encoded xhr_streaming (or xhr) request, sent as is each time.
     request: Vec<u8>,
+    source: Option<IpAddr>,
+    polling: bool,
     conn: Option<HttpConn>,
     /// The body of the response being read, and whether the connection stays open after it.
     body: Option<(BodyDecoder, bool)>,
@@ -324,13 +340,13 @@ impl XhrReceiver {
         }
     }
 
-    /// Sends the next xhr_streaming request and reads its head.
+    /// Sends the next xhr_streaming (or xhr) request and reads its head.
     async fn start_response(&mut self) -> Result<(), Failure> {
         self.frames.next_response()?;
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => self.conn.insert(
-                HttpConn::connect(&self.endpoint.authority)
+                HttpConn::connect(&self.endpoint.authority, self.source)
                     .await
                     .map_err(|e| Failure::Io(e.to_string()))?,
             ),
@@ -342,7 +358,7 @@ impl XhrReceiver {
         self.responses += 1;
         if head.status != 200 {
             return Err(Failure::Status {
-                request: "xhr_streaming",
+                request: if self.polling { "xhr" } else { "xhr_streaming" },
                 status: head.status,
             });
         }
@@ -384,6 +400,22 @@ impl Sender {
         }
     }
 
+    /// Queues one text message (a JSON array of strings, built by the caller) on the
+    /// WebSocket, or sends it as one xhr_send request and waits for the answer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sender::send`].
+    pub(crate) async fn feed_json(&mut self, json: Utf8Bytes) -> Result<(), Failure> {
+        match self {
+            Sender::Ws(sink) => sink
+                .feed(Message::Text(json))
+                .await
+                .map_err(ws_send_failure),
+            Sender::Xhr(xhr) => xhr.send(json.as_bytes()).await,
+        }
+    }
+
     /// Writes out what [`Sender::send`] queued.
     ///
     /// # Errors
@@ -417,6 +449,7 @@ fn ws_send_failure(e: WsError) -> Failure {
 pub(crate) struct XhrSender {
     endpoint: Arc<Endpoint>,
     path: String,
+    source: Option<IpAddr>,
     conn: Option<HttpConn>,
 }
 
@@ -432,7 +465,7 @@ impl XhrSender {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => self.conn.insert(
-                HttpConn::connect(&self.endpoint.authority)
+                HttpConn::connect(&self.endpoint.authority, self.source)
                     .await
                     .map_err(|e| Failure::Io(e.to_string()))?,
             ),
@@ -606,7 +639,7 @@ mod tests {
             ],
         ));
         let endpoint = Arc::new(Endpoint::parse(&format!("http://{addr}/echo")).expect("url"));
-        let (_sender, mut receiver) = open(&endpoint, Transport::XhrStreaming, "s1")
+        let (_sender, mut receiver) = open(&endpoint, Transport::XhrStreaming, "s1", None)
             .await
             .expect("the session opens");
         let frame = receiver.next_frame().await.expect("first message");
@@ -632,6 +665,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn xhr_polling_asks_again_after_every_response() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(scripted_server(
+            listener,
+            vec![
+                vec![
+                    vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no\n"],
+                    // A frame split across writes, then a chunked response with two frames.
+                    vec![
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\na[\"x\",",
+                        b"\"y\"]\n",
+                    ],
+                    vec![
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                        b"4\r\nh\na[\r\n5\r\n\"z\"]\n\r\n0\r\n\r\n",
+                    ],
+                ],
+                // A new connection after the close: the session is gone.
+                vec![vec![b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]],
+            ],
+        ));
+        let endpoint = Arc::new(Endpoint::parse(&format!("http://{addr}/ws")).expect("url"));
+        let (_sender, mut receiver) = open(&endpoint, Transport::XhrPolling, "p1", None)
+            .await
+            .expect("the session opens");
+        let frame = receiver.next_frame().await.expect("first poll");
+        assert_eq!(messages(&frame), ["x", "y"]);
+        let frame = receiver.next_frame().await.expect("heartbeat");
+        assert!(matches!(frame::parse(&frame), Ok(Frame::Heartbeat)));
+        let frame = receiver.next_frame().await.expect("same response");
+        assert_eq!(messages(&frame), ["z"]);
+        let failure = receiver.next_frame().await.expect_err("404");
+        assert_eq!(failure.key(), "xhr-404");
+        assert_eq!(receiver.responses(), 4);
+        let requests = server.await.expect("server task");
+        assert_eq!(requests.len(), 4);
+        for request in requests {
+            assert!(
+                request.starts_with("POST /ws/000/p1/xhr HTTP/1.1\r\n"),
+                "{request}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn xhr_streaming_reports_a_response_cut_inside_a_frame() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -646,7 +727,7 @@ mod tests {
             ]]],
         ));
         let endpoint = Arc::new(Endpoint::parse(&format!("http://{addr}/echo")).expect("url"));
-        let (_sender, mut receiver) = open(&endpoint, Transport::XhrStreaming, "s2")
+        let (_sender, mut receiver) = open(&endpoint, Transport::XhrStreaming, "s2", None)
             .await
             .expect("the session opens");
         let failure = receiver.next_frame().await.expect_err("cut frame");
@@ -671,6 +752,7 @@ mod tests {
         let mut sender = Sender::Xhr(XhrSender {
             endpoint: endpoint.clone(),
             path: endpoint.path("s3", "xhr_send"),
+            source: None,
             conn: None,
         });
         sender

@@ -10,9 +10,9 @@ use tokio::time::{self, Instant};
 
 use super::client::{self, Endpoint, Failure, Receiver, Sender};
 use super::frame::{self, Frame};
-use super::report::{EchoReport, Endings, ToolCpu};
+use super::report::EchoReport;
 use super::{close_all, cpu_over_window, open_sessions, progress, EchoArgs};
-use crate::report::Latency;
+use crate::report::{Endings, Latency, ToolCpu};
 use crate::stats::{duration_ns, Stats};
 
 /// Runs the scenario and returns its report.

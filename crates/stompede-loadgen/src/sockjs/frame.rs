@@ -43,6 +43,8 @@ pub(crate) enum FrameError {
     TrailingBytes(u8),
     /// The JSON after `a` is not an array of strings, or the one after `c` not `[code,"reason"]`.
     Json(u8, serde_json::Error),
+    /// The JSON after `a` is not an array of strings (the tool's own parser says what is wrong).
+    Array(&'static str),
 }
 
 impl fmt::Display for FrameError {
@@ -54,6 +56,7 @@ impl fmt::Display for FrameError {
                 write!(f, "bytes after a {:?} frame", char::from(*b))
             }
             FrameError::Json(b, e) => write!(f, "invalid {:?} frame: {e}", char::from(*b)),
+            FrameError::Array(what) => write!(f, "invalid 'a' frame: {what}"),
         }
     }
 }
@@ -86,6 +89,163 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
         }
         other => Err(FrameError::UnknownType(other)),
     }
+}
+
+/// Appends the messages of an `a[...]` frame to `out`, one after the other, unescaping their
+/// JSON strings straight into it; returns how many there were.
+///
+/// This is the receive path of STOMP over SockJS, where every MESSAGE frame arrives as a JSON
+/// string (its NUL as `\u0000`): decoding into the STOMP scanner's buffer allocates nothing per
+/// message, where `serde_json` builds a `String` for every string with an escape (all of them).
+/// Bytes that are not escapes are copied as they are (the transport delivered text).
+///
+/// # Errors
+///
+/// `frame` is not `a` followed by a JSON array of strings; `out` may then hold part of it.
+pub(crate) fn messages_into(frame: &[u8], out: &mut BytesMut) -> Result<usize, FrameError> {
+    let bad = |what: &'static str| FrameError::Array(what);
+    let rest = frame.strip_prefix(b"a").ok_or(bad("not an `a` frame"))?;
+    let mut pos = skip_space(rest, 0);
+    if rest.get(pos) != Some(&b'[') {
+        return Err(bad("no `[`"));
+    }
+    pos = skip_space(rest, pos + 1);
+    let mut count = 0;
+    if rest.get(pos) == Some(&b']') {
+        pos += 1;
+    } else {
+        loop {
+            if rest.get(pos) != Some(&b'"') {
+                return Err(bad("an element is not a string"));
+            }
+            pos = unescape_string(rest, pos + 1, out)?;
+            count += 1;
+            pos = skip_space(rest, pos);
+            match rest.get(pos) {
+                Some(b',') => pos = skip_space(rest, pos + 1),
+                Some(b']') => {
+                    pos += 1;
+                    break;
+                }
+                _ => return Err(bad("no `,` or `]` after a string")),
+            }
+        }
+    }
+    if skip_space(rest, pos) != rest.len() {
+        return Err(bad("bytes after the array"));
+    }
+    Ok(count)
+}
+
+fn skip_space(text: &[u8], mut pos: usize) -> usize {
+    while matches!(text.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Unescapes the JSON string starting at `pos` (after its opening quote) into `out`; returns
+/// the position after its closing quote.
+fn unescape_string(text: &[u8], mut pos: usize, out: &mut BytesMut) -> Result<usize, FrameError> {
+    let bad = |what: &'static str| FrameError::Array(what);
+    loop {
+        let tail = text.get(pos..).unwrap_or_default();
+        let Some(stop) = memchr::memchr2(b'"', b'\\', tail) else {
+            return Err(bad("unterminated string"));
+        };
+        let plain = tail.get(..stop).unwrap_or_default();
+        if plain.iter().any(|&b| b < 0x20) {
+            return Err(bad("raw control character in a string"));
+        }
+        out.extend_from_slice(plain);
+        pos += stop;
+        if text.get(pos) == Some(&b'"') {
+            return Ok(pos + 1);
+        }
+        // A backslash: one escape.
+        let escaped = match text.get(pos + 1) {
+            Some(b'"') => b'"',
+            Some(b'\\') => b'\\',
+            Some(b'/') => b'/',
+            Some(b'b') => 0x08,
+            Some(b'f') => 0x0c,
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b't') => b'\t',
+            Some(b'u') => {
+                let high = hex4(text, pos + 2).ok_or(bad("bad \\u escape"))?;
+                pos += 6;
+                let c = match high {
+                    0xD800..=0xDBFF => {
+                        // A high surrogate must be followed by an escaped low one.
+                        if text.get(pos..pos + 2) != Some(b"\\u") {
+                            return Err(bad("unpaired surrogate"));
+                        }
+                        let low = hex4(text, pos + 2).ok_or(bad("bad \\u escape"))?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err(bad("unpaired surrogate"));
+                        }
+                        pos += 6;
+                        0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return Err(bad("unpaired surrogate")),
+                    other => other,
+                };
+                let c = char::from_u32(c).ok_or(bad("bad \\u escape"))?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            _ => return Err(bad("bad escape")),
+        };
+        out.extend_from_slice(&[escaped]);
+        pos += 2;
+    }
+}
+
+/// Four hex digits at `pos`.
+fn hex4(text: &[u8], pos: usize) -> Option<u32> {
+    text.get(pos..pos + 4)?.iter().try_fold(0u32, |n, &b| {
+        let digit = char::from(b).to_digit(16)?;
+        Some(n * 16 + digit)
+    })
+}
+
+/// Appends `bytes` to `out` as a JSON string (quotes included), escaped as `JSON.stringify`
+/// does: quote, backslash and control characters. This is how every STOMP frame goes to a
+/// SockJS server.
+pub(crate) fn json_string_into(bytes: &[u8], out: &mut BytesMut) {
+    out.extend_from_slice(b"\"");
+    let mut copied = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        copied = i + 1;
+    }
+    out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
+    out.extend_from_slice(b"\"");
 }
 
 /// Why an xhr-streaming body is not a sequence of frames.
@@ -125,18 +285,30 @@ impl fmt::Display for StreamError {
 #[derive(Debug)]
 pub(crate) struct StreamFrames {
     buf: BytesMut,
+    /// Whether each response starts with the prelude (xhr-streaming) or not (xhr-polling).
+    with_prelude: bool,
     prelude_seen: bool,
     /// Bytes of `buf` already searched for a newline.
     scanned: usize,
 }
 
 impl StreamFrames {
-    /// A splitter at the start of a response.
+    /// A splitter at the start of an xhr-streaming response.
     pub(crate) fn new() -> StreamFrames {
         StreamFrames {
             buf: BytesMut::new(),
+            with_prelude: true,
             prelude_seen: false,
             scanned: 0,
+        }
+    }
+
+    /// A splitter for xhr-polling responses: `\n`-terminated frames without a prelude.
+    pub(crate) fn without_prelude() -> StreamFrames {
+        StreamFrames {
+            with_prelude: false,
+            prelude_seen: true,
+            ..StreamFrames::new()
         }
     }
 
@@ -149,7 +321,7 @@ impl StreamFrames {
         if !self.buf.is_empty() {
             return Err(StreamError::Unterminated(self.buf.len()));
         }
-        self.prelude_seen = false;
+        self.prelude_seen = !self.with_prelude;
         self.scanned = 0;
         Ok(())
     }
@@ -277,6 +449,114 @@ mod tests {
                 String::from_utf8_lossy(frame)
             );
         }
+    }
+
+    /// `messages_into` as a list, for comparing with `parse`.
+    fn unescaped(frame: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let mut out = BytesMut::new();
+        messages_into(frame, &mut out).map(|_| out.to_vec())
+    }
+
+    #[test]
+    fn messages_unescape_into_one_buffer() {
+        let rows: [(&[u8], &[u8], usize); 6] = [
+            (b"a[]", b"", 0),
+            (b"a[ ]", b"", 0),
+            (br#"a["x"]"#, b"x", 1),
+            (br#"a["a", "b c" ,""]"#, b"ab c", 3),
+            (
+                br#"a["MESSAGE\ndestination:\/t\n\nbody\u0000"]"#,
+                b"MESSAGE\ndestination:/t\n\nbody\0",
+                1,
+            ),
+            (
+                "a[\"q\\\"b\\\\s\\b\\f\\r\\t\\u00e9\\ud83d\\ude00\\u2028é\"]".as_bytes(),
+                "q\"b\\s\u{8}\u{c}\r\té😀\u{2028}é".as_bytes(),
+                1,
+            ),
+        ];
+        for (frame, want, count) in rows {
+            let mut out = BytesMut::from(&b"pending"[..]);
+            let got = messages_into(frame, &mut out);
+            assert_eq!(
+                got.ok(),
+                Some(count),
+                "{:?}",
+                String::from_utf8_lossy(frame)
+            );
+            assert_eq!(&out[7..], want);
+            assert_eq!(&out[..7], b"pending", "appended, not replaced");
+        }
+    }
+
+    #[test]
+    fn hostile_arrays_are_rejected() {
+        let rows: [&[u8]; 22] = [
+            b"",
+            b"o",
+            b"a",
+            b"a[",
+            b"a[\"x\"",
+            b"a[\"x\"]]",
+            b"a[\"x\",]",
+            b"a[,\"x\"]",
+            b"a[1]",
+            b"a[null]",
+            b"a{\"x\":1}",
+            b"a\"x\"",
+            b"a[\"\\ud800\"]",
+            b"a[\"\\udc00\"]",
+            b"a[\"\\ud800\\u0041\"]",
+            b"a[\"\\u12\"]",
+            b"a[\"\\u12g4\"]",
+            b"a[\"\\x\"]",
+            b"a[\"\\",
+            b"a[\"raw\nnewline\"]",
+            b"a[\"x\" \"y\"]",
+            b"a[\"x\"] x",
+        ];
+        for frame in rows {
+            assert!(
+                unescaped(frame).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+    }
+
+    #[test]
+    fn json_strings_round_trip_through_both_parsers() {
+        let inputs: [&[u8]; 5] = [
+            b"",
+            b"plain",
+            b"SEND\ndestination:/queue/a\n\n123xx\0",
+            b"\"\\\x01\x1f\x7f\t\r\x08\x0c",
+            "é😀\u{2028}".as_bytes(),
+        ];
+        for input in inputs {
+            let mut json = BytesMut::from(&b"a["[..]);
+            json_string_into(input, &mut json);
+            json.extend_from_slice(b"]");
+            assert_eq!(unescaped(&json).expect("valid"), input);
+            let text = std::str::from_utf8(input).expect("utf-8 input");
+            assert_eq!(messages(std::str::from_utf8(&json).expect("utf-8")), [text]);
+        }
+        let mut json = BytesMut::new();
+        json_string_into(b"\0", &mut json);
+        assert_eq!(&json[..], br#""\u0000""#);
+    }
+
+    #[test]
+    fn polling_responses_have_no_prelude() {
+        let mut frames = StreamFrames::without_prelude();
+        frames.buffer().extend_from_slice(b"o\n");
+        assert_eq!(frames.next_frame(), Ok(Some(Bytes::from_static(b"o"))));
+        frames.next_response().expect("clean end");
+        frames.buffer().extend_from_slice(b"a[\"1\"]\n");
+        assert_eq!(
+            frames.next_frame(),
+            Ok(Some(Bytes::from_static(b"a[\"1\"]")))
+        );
     }
 
     fn prelude() -> Vec<u8> {

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -350,14 +351,13 @@ pub(crate) struct HttpConn {
 }
 
 impl HttpConn {
-    /// Connects to `addr` (`host:port`) with Nagle off.
+    /// Connects to `addr` (`host:port`) with Nagle off, from `source` if given.
     ///
     /// # Errors
     ///
     /// The connection is refused or fails.
-    pub(crate) async fn connect(addr: &str) -> io::Result<HttpConn> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+    pub(crate) async fn connect(addr: &str, source: Option<IpAddr>) -> io::Result<HttpConn> {
+        let stream = crate::net::connect(addr, source).await?;
         Ok(HttpConn {
             stream,
             input: BytesMut::with_capacity(READ_CHUNK),

@@ -1,20 +1,22 @@
 //! The SockJS scenarios: plain SockJS sessions (no STOMP) against a SockJS server's `/broadcast`
-//! and `/echo` prefixes, over the websocket or the xhr-streaming transport, so that stompede's
-//! SockJS layer can be measured against sockjs-node's in the same run.
+//! and `/echo` prefixes, over the websocket, xhr-streaming or xhr-polling transport, so that
+//! stompede's SockJS layer can be measured against sockjs-node's in the same run. The session
+//! client (`client`) also carries STOMP for the STOMP scenarios (`crate::conn`).
 //!
 //! # Layout
 //!
 //! - `chunked`, `http`: the HTTP/1.1 client side that xhr-streaming and xhr_send need (keep-alive,
 //!   chunked bodies), written here because no HTTP client crate is a dependency.
-//! - `frame`: SockJS frames (`o`, `h`, `a[...]`, `c[...]`) and the xhr-streaming body splitter.
+//! - `frame`: SockJS frames (`o`, `h`, `a[...]`, `c[...]`), the xhr-streaming and xhr-polling
+//!   body splitter, and the JSON strings that carry STOMP frames.
 //! - `client`: one session, as a receiver and a sender.
 //! - `broadcast`, `echo`: the scenarios. `report`: their figures.
 
 mod broadcast;
 mod chunked;
-mod client;
+pub(crate) mod client;
 mod echo;
-mod frame;
+pub(crate) mod frame;
 mod http;
 mod report;
 
@@ -29,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
 
 use crate::cli::parse_duration;
-use crate::cpu;
+use crate::cpu::cpu_over_window;
 use crate::report::Latency;
 use crate::stats::Stats;
 
@@ -52,6 +54,9 @@ pub(crate) enum Transport {
     /// `/{server}/{session}/xhr_streaming` to receive (a new request each time the server ends
     /// one at its byte limit), `/xhr_send` to send: two keep-alive HTTP connections per session.
     XhrStreaming,
+    /// `/{server}/{session}/xhr` to receive (one request per frame), `/xhr_send` to send: two
+    /// keep-alive HTTP connections per session.
+    XhrPolling,
 }
 
 impl Transport {
@@ -60,6 +65,7 @@ impl Transport {
         match self {
             Transport::Websocket => "websocket",
             Transport::XhrStreaming => "xhr-streaming",
+            Transport::XhrPolling => "xhr-polling",
         }
     }
 }
@@ -153,7 +159,10 @@ async fn open_sessions(
             // The semaphore is never closed, so acquiring only waits.
             let _permit = permits.acquire_owned().await;
             let session = client::session_id(index);
-            (index, client::open(&endpoint, transport, &session).await)
+            (
+                index,
+                client::open(&endpoint, transport, &session, None).await,
+            )
         });
     }
     let mut sessions: Vec<Option<(Sender, Receiver)>> = (0..count).map(|_| None).collect();
@@ -214,17 +223,6 @@ async fn progress(stats: Arc<Stats>, sessions: u32, what: &'static str) {
         );
         (sent, delivered) = (now_sent, now_delivered);
     }
-}
-
-/// The tool's CPU use over the measured window, in cores (1.0: one core busy all the time);
-/// `None` without procfs. Ends at the end of the window.
-async fn cpu_over_window(stats: Arc<Stats>) -> Option<f64> {
-    let (from, until) = stats.window();
-    time::sleep_until(Instant::from_std(stats.instant_at(from))).await;
-    let (cpu_start, wall_start) = (cpu::process_cpu_time()?, Instant::now());
-    time::sleep_until(Instant::from_std(stats.instant_at(until))).await;
-    let cpu = cpu::process_cpu_time()?.saturating_sub(cpu_start);
-    Some(cpu.as_secs_f64() / wall_start.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// Closes every sender, bounded by [`CLOSE_TIMEOUT`] in all.

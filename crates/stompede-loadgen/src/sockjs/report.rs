@@ -1,114 +1,13 @@
 //! The end-of-run figures of the SockJS scenarios: a human summary for stderr and one JSON line
 //! for stdout, like the fanout scenario's.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::Transport;
-use crate::report::Latency;
-
-/// What a session or the run saw go wrong, shared by both scenarios.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Endings {
-    /// Sessions ended before the run was over, by kind (`c3000`, `xhr_send-404`, `eof`, …).
-    pub(crate) by_kind: BTreeMap<String, u64>,
-    /// The first of them, in words, with its session.
-    pub(crate) first: Option<String>,
-}
-
-impl Endings {
-    /// Counts one ending and keeps the first description.
-    pub(crate) fn add(&mut self, key: String, detail: impl FnOnce() -> String) {
-        *self.by_kind.entry(key).or_insert(0) += 1;
-        if self.first.is_none() {
-            self.first = Some(detail());
-        }
-    }
-
-    /// All endings.
-    pub(crate) fn total(&self) -> u64 {
-        self.by_kind.values().sum()
-    }
-
-    /// Merges `other` in, keeping our first description if we have one.
-    pub(crate) fn merge(&mut self, other: Endings) {
-        for (key, n) in other.by_kind {
-            *self.by_kind.entry(key).or_insert(0) += n;
-        }
-        self.first = self.first.take().or(other.first);
-    }
-}
-
-/// The load tool's own CPU use during the measured window.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct ToolCpu {
-    /// Cores' worth of CPU used (1.0: one core all the time); `None` without procfs.
-    pub(crate) cores: Option<f64>,
-    /// Runtime threads the tool ran (`--threads`).
-    pub(crate) threads: usize,
-}
-
-impl ToolCpu {
-    /// Whether the tool used (nearly) all the CPU its threads can: the server was not the
-    /// only limit, so throughput figures are lower bounds.
-    pub(crate) fn saturated(&self) -> bool {
-        self.cores
-            .is_some_and(|cores| cores >= 0.95 * self.threads.max(1) as f64)
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "cores": self.cores.map(|c| (c * 1000.0).round() / 1000.0),
-            "threads": self.threads,
-            "saturated": self.saturated(),
-        })
-    }
-
-    fn line(&self, s: &mut String) {
-        if let Some(cores) = self.cores {
-            let _ = writeln!(
-                s,
-                "  load tool   {:.0}% of a core during the window on {} thread(s){}",
-                cores * 100.0,
-                self.threads,
-                if self.saturated() {
-                    ": saturated, the figures are lower bounds for the server"
-                } else {
-                    ""
-                }
-            );
-        }
-    }
-}
-
-/// Latency as a JSON object (or null).
-fn latency_json(latency: Option<&Latency>) -> Value {
-    latency.map_or(Value::Null, |l| {
-        json!({ "samples": l.samples, "p50": l.p50, "p99": l.p99, "p999": l.p999, "max": l.max })
-    })
-}
-
-/// Latency as one summary line.
-fn latency_line(s: &mut String, latency: Option<&Latency>) {
-    match latency {
-        Some(l) => {
-            let _ = writeln!(
-                s,
-                "  latency ms  p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  ({} samples)",
-                l.p50, l.p99, l.p999, l.max, l.samples
-            );
-        }
-        None => s.push_str("  latency     no measured deliveries\n"),
-    }
-}
-
-/// Rounds a rate to one decimal for the JSON line.
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
+use crate::report::{latency_json, latency_line, round, signed, Endings, Latency, ToolCpu};
 
 /// Everything a `sockjs-broadcast` run measured. A message belongs to the measured window when
 /// its send timestamp does; counts are split between sessions still open at the end ("alive")
@@ -182,7 +81,7 @@ impl BroadcastReport {
             "sessions_alive": self.sessions_alive,
             "expected": self.expected,
             "delivered": self.delivered,
-            "loss": i64::try_from(self.loss()).unwrap_or(i64::MAX),
+            "loss": signed(self.loss()),
             "delivered_to_ended": self.delivered_to_ended,
             "unmeasured": self.unmeasured,
             "out_of_order": self.out_of_order,
@@ -373,20 +272,9 @@ impl EchoReport {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeMap;
 
-    #[test]
-    fn endings_count_by_kind_and_keep_the_first() {
-        let mut a = Endings::default();
-        a.add("c3000".to_owned(), || "session 1: first".to_owned());
-        a.add("c3000".to_owned(), || "session 2: second".to_owned());
-        let mut b = Endings::default();
-        b.add("eof".to_owned(), || "session 3".to_owned());
-        a.merge(b);
-        assert_eq!(a.total(), 3);
-        assert_eq!(a.by_kind["c3000"], 2);
-        assert_eq!(a.first.as_deref(), Some("session 1: first"));
-    }
+    use super::*;
 
     #[test]
     fn broadcast_json_names_loss_and_endings() {

@@ -1,43 +1,13 @@
-//! The end-of-run report: a human summary for stderr and one JSON line for stdout.
+//! The `fanout` report.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-/// Latency percentiles of the measured deliveries, in milliseconds.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Latency {
-    /// Deliveries measured.
-    pub(crate) samples: u64,
-    /// Median.
-    pub(crate) p50: f64,
-    /// 99th percentile.
-    pub(crate) p99: f64,
-    /// 99.9th percentile.
-    pub(crate) p999: f64,
-    /// Largest.
-    pub(crate) max: f64,
-}
-
-impl Latency {
-    /// Percentiles of a histogram of microseconds; `None` when it is empty.
-    pub(crate) fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |us: u64| us as f64 / 1e3;
-        Some(Latency {
-            samples: h.len(),
-            p50: ms(h.value_at_quantile(0.50)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-        })
-    }
-}
+use super::{latency_json, latency_line, round, signed, Latency, StompErrors, ToolCpu};
+use crate::conn::Transport;
 
 /// Everything a `fanout` run measured.
 ///
@@ -49,6 +19,8 @@ impl Latency {
 pub(crate) struct FanoutReport {
     /// Target URL.
     pub(crate) url: String,
+    /// How connections reach it.
+    pub(crate) transport: Transport,
     /// Subscriber connections that subscribed.
     pub(crate) subscribers: u64,
     /// Publisher connections.
@@ -81,13 +53,13 @@ pub(crate) struct FanoutReport {
     /// connection ended without a close frame), subscribers and publishers alike.
     pub(crate) close_codes: BTreeMap<String, u64>,
     /// STOMP ERROR frames received.
-    pub(crate) stomp_errors: u64,
-    /// The `message` header of the first ERROR frame.
-    pub(crate) first_error: Option<String>,
+    pub(crate) errors: StompErrors,
     /// Whether every expected delivery arrived before the drain timeout.
     pub(crate) drained: bool,
     /// Latency of measured deliveries (all subscribers).
     pub(crate) latency: Option<Latency>,
+    /// The tool's own CPU use in the window.
+    pub(crate) tool: ToolCpu,
 }
 
 impl FanoutReport {
@@ -120,18 +92,10 @@ impl FanoutReport {
 
     /// The single JSON object printed on stdout.
     pub(crate) fn to_json(&self) -> Value {
-        let latency = self.latency.as_ref().map(|l| {
-            json!({
-                "samples": l.samples,
-                "p50": l.p50,
-                "p99": l.p99,
-                "p999": l.p999,
-                "max": l.max,
-            })
-        });
         json!({
             "scenario": "fanout",
             "url": self.url,
+            "transport": self.transport.as_str(),
             "subscribers": self.subscribers,
             "publishers": self.publishers,
             "size": self.size,
@@ -144,18 +108,19 @@ impl FanoutReport {
             "subscribers_alive": self.subscribers_alive,
             "expected": self.expected,
             "delivered": self.delivered,
-            "loss": i64::try_from(self.loss()).unwrap_or(i64::MAX),
+            "loss": signed(self.loss()),
             "subscribers_closed": self.subscribers_closed(),
             "delivered_to_closed": self.delivered_to_closed,
-            "loss_closed": i64::try_from(self.loss_closed()).unwrap_or(i64::MAX),
+            "loss_closed": signed(self.loss_closed()),
             "unmeasured_deliveries": self.unmeasured_deliveries,
             "delivered_per_sec": round(self.delivered_per_sec),
             "connections_closed": self.connections_closed(),
             "close_codes": self.close_codes,
-            "stomp_errors": self.stomp_errors,
-            "first_error": self.first_error,
+            "stomp_errors": self.errors.count,
+            "first_error": self.errors.first,
             "drained": self.drained,
-            "latency_ms": latency,
+            "latency_ms": latency_json(self.latency.as_ref()),
+            "tool_cpu": self.tool.json(),
         })
     }
 
@@ -170,8 +135,15 @@ impl FanoutReport {
         // Writing to a String cannot fail.
         let _ = writeln!(
             s,
-            "fanout {}: {} subscribers, {} publishers, {}-byte bodies, {rate}, {:?} measured after {:?} warm-up",
-            self.url, self.subscribers, self.publishers, self.size, self.duration, self.warmup
+            "fanout {} over {}: {} subscribers, {} publishers, {}-byte bodies, {rate}, {:?} \
+             measured after {:?} warm-up",
+            self.url,
+            self.transport.as_str(),
+            self.subscribers,
+            self.publishers,
+            self.size,
+            self.duration,
+            self.warmup
         );
         // Below the requested rate: the receipt window held publishers back because the server
         // confirmed SENDs too slowly.
@@ -212,31 +184,11 @@ impl FanoutReport {
             self.subscribers_closed(),
             self.loss_closed()
         );
-        if self.stomp_errors > 0 {
-            let _ = writeln!(
-                s,
-                "  errors      {} ERROR frames, first: {}",
-                self.stomp_errors,
-                self.first_error.as_deref().unwrap_or("(no message)")
-            );
-        }
-        match &self.latency {
-            Some(l) => {
-                let _ = writeln!(
-                    s,
-                    "  latency ms  p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  ({} samples)",
-                    l.p50, l.p99, l.p999, l.max, l.samples
-                );
-            }
-            None => s.push_str("  latency     no measured deliveries\n"),
-        }
+        self.errors.line(&mut s);
+        latency_line(&mut s, self.latency.as_ref());
+        self.tool.line(&mut s);
         s
     }
-}
-
-/// Rounds a rate to one decimal for the JSON line.
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
@@ -246,6 +198,7 @@ mod tests {
     fn report() -> FanoutReport {
         FanoutReport {
             url: "ws://127.0.0.1:1/ws/websocket".to_owned(),
+            transport: Transport::Websocket,
             subscribers: 10,
             publishers: 1,
             size: 100,
@@ -261,10 +214,13 @@ mod tests {
             unmeasured_deliveries: 500,
             delivered_per_sec: 469.5,
             close_codes: BTreeMap::from([("4500".to_owned(), 1)]),
-            stomp_errors: 0,
-            first_error: None,
+            errors: StompErrors::default(),
             drained: false,
             latency: None,
+            tool: ToolCpu {
+                cores: Some(0.5),
+                threads: 1,
+            },
         }
     }
 
@@ -293,19 +249,8 @@ mod tests {
         assert_eq!(v["close_codes"]["4500"], 1);
         assert_eq!(v["connections_closed"], 1);
         assert!(v["latency_ms"].is_null());
+        assert_eq!(v["transport"], "websocket");
+        assert_eq!(v["tool_cpu"]["saturated"], false);
         assert!(!v.to_string().contains('\n'));
-    }
-
-    #[test]
-    fn latency_is_reported_in_milliseconds() {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).expect("valid bounds");
-        for us in 1..=1000 {
-            h.record(us).expect("in range");
-        }
-        let l = Latency::from_histogram(&h).expect("non-empty");
-        assert_eq!(l.samples, 1000);
-        assert!((l.p50 - 0.5).abs() < 0.01, "{}", l.p50);
-        assert!((l.max - 1.0).abs() < 0.01, "{}", l.max);
-        assert!(Latency::from_histogram(&Histogram::<u64>::new(3).expect("valid")).is_none());
     }
 }
