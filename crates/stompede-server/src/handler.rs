@@ -19,7 +19,7 @@ use crate::endpoint::{Attributes, EndpointCore, HandshakeInterceptor, Runtime, S
 use crate::error::close_code;
 use crate::origin::OriginPolicy;
 use crate::sockjs::{self, SockJsOptions};
-use crate::transport::{AnyConnection, Inbound, Outbound, TransportError};
+use crate::transport::{AnyConnection, Inbound, Outbound, TransportError, CLOSE_LINGER};
 
 /// A message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,9 +443,6 @@ async fn write_queued(
     }
     Ok(())
 }
-
-/// How long a close may take to write.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 async fn close(conn: &mut AnyConnection, code: u16, reason: &'static str) -> CloseStatus {
     let _ = tokio::time::timeout(

@@ -13,6 +13,10 @@ use futures_util::{Sink, Stream};
 
 pub use crate::sockjs::SockJsConnection;
 
+/// How long writing a close (or completing the client's close handshake) may take before the
+/// connection is dropped.
+pub(crate) const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {

@@ -24,14 +24,12 @@ use crate::app::{AppRequest, HandlerError, Reply};
 use crate::endpoint::Attributes;
 use crate::error::{close_code, SessionError};
 use crate::server::Shared;
-use crate::transport::{Connection, Outbound, TransportError};
+use crate::transport::{Connection, Outbound, TransportError, CLOSE_LINGER};
 
 /// Versions the server speaks, lowest first.
 const VERSIONS: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
 /// Deliveries written per flush at most, so one busy session cannot starve its own reads.
 const MAX_BATCH: usize = 64;
-/// How long the server waits for the client's close reply before dropping the connection.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Headers a client may not set on a message others receive: the server writes them.
 const SERVER_HEADERS: [&str; 8] = [
     "destination",

@@ -161,7 +161,11 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// Waits for the next frame, or a heartbeat interval. Cancel-safe.
     pub(crate) async fn next(&mut self, heartbeat: Duration) -> Next {
-        let deadline = Instant::now() + heartbeat;
+        // A configured heartbeat too large for an `Instant` means never.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(heartbeat)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         loop {
             {
                 let mut state = self.session.state();

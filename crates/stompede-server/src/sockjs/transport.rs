@@ -19,14 +19,12 @@ use super::session::{Next, Receiver, Session, ANOTHER_CONNECTION};
 use super::{method_not_allowed, Service};
 use crate::endpoint::{HandshakeRequest, Refusal};
 use crate::origin::OriginPolicy;
-use crate::transport::{AnyConnection, Inbound};
+use crate::transport::{AnyConnection, Inbound, CLOSE_LINGER};
 
 /// Prelude of `xhr_streaming`: browsers deliver nothing of a streaming XHR before 2 KiB.
 const XHR_PRELUDE_LEN: usize = 2048;
 /// `htmlfile` head is padded past this many bytes (IE renders nothing before 1 KiB).
 const HTMLFILE_MIN_LEN: usize = 1024;
-/// How long completing a WebSocket close handshake may take.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Longest `c` (callback) parameter.
 const MAX_CALLBACK_LEN: usize = 256;
 
