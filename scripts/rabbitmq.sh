@@ -11,6 +11,13 @@
 # $STOMPEDE_RABBITMQ_DIR (default: target/rabbitmq, wiped at start), every listener on 127.0.0.1
 # only (AMQP on 5673, not the default 5672; Web-STOMP on 15674; plain STOMP off). The default
 # `guest` user may log in from loopback, as RabbitMQ allows by default. Every wait is bounded.
+#
+# STOMPEDE_RABBITMQ_ERL_ARGS adds arguments for the Erlang VM, e.g. "+S 1:1 +SDcpu 1:1" for one
+# scheduler when the broker is pinned to one core (scripts/bench-peers.sh); run under
+# `taskset -c N`, the broker inherits the pinning. STOMPEDE_RABBITMQ_VHOSTS names virtual hosts
+# to create (and open to `guest`) once the broker is up: RabbitMQ takes CONNECT's `host` header
+# as the virtual host, and a client that sends the URL's host name (stompede-loadgen sends
+# 127.0.0.1) is refused unless a vhost of that name exists.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +47,7 @@ broker_env() {
     export RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
     export ERL_EPMD_ADDRESS=127.0.0.1
     export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS+=" ${STOMPEDE_RABBITMQ_ERL_ARGS:-}"
 }
 
 install() {
@@ -115,6 +123,12 @@ EOF
             exit 1
         fi
         sleep 1
+    done
+    local vhost
+    for vhost in ${STOMPEDE_RABBITMQ_VHOSTS:-}; do
+        timeout 60 "$BIN/rabbitmqctl" -n "$NODE" add_vhost "$vhost" >/dev/null
+        timeout 60 "$BIN/rabbitmqctl" -n "$NODE" set_permissions -p "$vhost" guest '.*' '.*' '.*' \
+            >/dev/null
     done
     echo "ws://127.0.0.1:$WS_PORT/ws"
 }
