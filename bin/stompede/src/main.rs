@@ -49,6 +49,11 @@ enum Command {
     },
     /// Print a configuration file with every option, its default and its meaning.
     ExampleConfig,
+    /// Read a password from standard input (one line) and print its argon2id hash, the PHC
+    /// string that `[[auth.users]] password` takes.
+    ///
+    /// E.g. `stompede hash-password < password.txt`; typed at a terminal, the password shows.
+    HashPassword,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,7 +102,25 @@ fn run(args: Args) -> anyhow::Result<()> {
             print!("{}", include_str!("../../../config/example.toml"));
             Ok(())
         }
+        Command::HashPassword => {
+            let password = read_password(std::io::stdin().lock())?;
+            println!("{}", stompede_server::auth::hash_password(&password)?);
+            Ok(())
+        }
     }
+}
+
+/// The first line of `input`, without its line ending.
+fn read_password(mut input: impl std::io::BufRead) -> anyhow::Result<String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line
+        .strip_suffix('\n')
+        .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    Ok(password.to_owned())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -196,5 +219,22 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_password;
+
+    #[test]
+    fn password_is_the_first_line_without_its_ending() {
+        let read = |input: &str| read_password(input.as_bytes()).ok();
+        assert_eq!(read("hunter2\n").as_deref(), Some("hunter2"));
+        assert_eq!(read("hunter2\r\n").as_deref(), Some("hunter2"));
+        assert_eq!(read("hunter2").as_deref(), Some("hunter2"));
+        assert_eq!(read(" spaced \nsecond line\n").as_deref(), Some(" spaced "));
+        assert_eq!(read(""), None);
+        assert_eq!(read("\n"), None);
+        assert_eq!(read("\r\n"), None);
     }
 }

@@ -11,8 +11,18 @@
 //!     // SEND /app/room/42 → reply to a destination the handler names (@SendTo)
 //!     .route("/room/{id}", json(|req, g: Greeting| async move {
 //!         Ok(Reply::json(&g)?.to(format!("/topic/room.{}", req.param("id").unwrap_or_default())))
-//!     }));
+//!     }))
+//!     // SEND /app/whoami → only the sender's sessions, at /user/queue/whoami (@SendToUser)
+//!     .route("/whoami", |req: stompede_server::app::AppRequest| async move {
+//!         Ok(Reply::text(req.user().unwrap_or("anonymous")).to_user("/queue/whoami"))
+//!     })
+//!     // SUBSCRIBE /app/rooms → one MESSAGE straight back to that subscription (@SubscribeMapping)
+//!     .subscribe("/rooms", |_req| async move { Reply::json(&["lobby", "rust"]) });
 //! ```
+//!
+//! A handler's error reaches its sender as a MESSAGE on `/user/queue/errors` when the session
+//! subscribes there (Spring's `@MessageExceptionHandler` with `@SendToUser("/queue/errors")`),
+//! and as a STOMP ERROR (which ends the session) when it does not.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +33,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stompede_broker::{Broker, Destination, MessageId, Prefixes, Publish, SessionId};
 
+use crate::auth::Principal;
 use crate::endpoint::Attributes;
+use crate::user::{UserDestination, UserRegistry};
 
 /// A message sent to an application destination.
 #[derive(Debug, Clone)]
@@ -40,13 +52,20 @@ pub struct AppRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
-    /// What the handshake interceptors attached to the session (a user, cookies, ...).
+    /// What the handshake interceptors attached to the session (cookies, ...).
     pub attributes: Arc<Attributes>,
+    /// Who the session is; `None` for anonymous sessions.
+    pub principal: Option<Arc<Principal>>,
     /// Publishes to any broker destination.
     pub messaging: Messaging,
 }
 
 impl AppRequest {
+    /// The sending user's name, if the session has a user.
+    pub fn user(&self) -> Option<&str> {
+        self.principal.as_deref().map(|p| p.name.as_str())
+    }
+
     /// The value of route parameter `name` (`{name}` in the pattern).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -85,13 +104,33 @@ pub enum Reply {
 /// A message a handler publishes.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// Where to; `None` means the first topic prefix plus the request's path (Spring's default:
-    /// `/app/chat/message` → `/topic/chat/message`).
-    pub destination: Option<String>,
+    /// Where to.
+    pub target: Target,
     /// Headers, e.g. `content-type`.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
+}
+
+/// Where a handler's reply goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Target {
+    /// For a SEND: the first topic prefix plus the request's path (Spring's default:
+    /// `/app/chat/message` → `/topic/chat/message`). For a SUBSCRIBE: straight back to the
+    /// subscription, once (Spring's `@SubscribeMapping`).
+    #[default]
+    Default,
+    /// A broker destination, or a user destination `/user/NAME/...` (Spring's `@SendTo`).
+    Destination(String),
+    /// The sender's user destination, e.g. `/queue/answers` for `/user/queue/answers`
+    /// (Spring's `@SendToUser`): every session of the sender's user, or only the sending
+    /// session when `broadcast` is false or the session has no user.
+    User {
+        /// The destination under the user prefix.
+        destination: String,
+        /// Every session of the user, or only the sender's.
+        broadcast: bool,
+    },
 }
 
 impl Reply {
@@ -102,7 +141,7 @@ impl Reply {
     pub fn json<T: Serialize>(value: &T) -> Result<Reply, HandlerError> {
         let body = serde_json::to_vec(value).map_err(|e| HandlerError::Failed(e.to_string()))?;
         Ok(Reply::Send(Outgoing {
-            destination: None,
+            target: Target::Default,
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             body: Bytes::from(body),
         }))
@@ -111,7 +150,7 @@ impl Reply {
     /// A plain-text reply to the default destination.
     pub fn text(text: impl Into<String>) -> Reply {
         Reply::Send(Outgoing {
-            destination: None,
+            target: Target::Default,
             headers: vec![(
                 "content-type".to_owned(),
                 "text/plain;charset=UTF-8".to_owned(),
@@ -122,10 +161,33 @@ impl Reply {
 
     /// Sends the reply to `destination` instead of the default (Spring's `@SendTo`).
     pub fn to(self, destination: impl Into<String>) -> Reply {
+        self.target(Target::Destination(destination.into()))
+    }
+
+    /// Sends the reply to the sender's user destination `destination` (e.g. `/queue/answers`,
+    /// received on `/user/queue/answers`), on every session of the user (Spring's
+    /// `@SendToUser`).
+    pub fn to_user(self, destination: impl Into<String>) -> Reply {
+        self.target(Target::User {
+            destination: destination.into(),
+            broadcast: true,
+        })
+    }
+
+    /// As [`Reply::to_user`], but only to the session that sent the request
+    /// (`@SendToUser(broadcast = false)`).
+    pub fn to_session(self, destination: impl Into<String>) -> Reply {
+        self.target(Target::User {
+            destination: destination.into(),
+            broadcast: false,
+        })
+    }
+
+    fn target(self, target: Target) -> Reply {
         match self {
             Reply::None => Reply::None,
             Reply::Send(mut out) => {
-                out.destination = Some(destination.into());
+                out.target = target;
                 Reply::Send(out)
             }
         }
@@ -141,6 +203,9 @@ pub enum HandlerError {
     /// The handler refused the message, e.g. a field out of range.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// What the message asks for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The handler failed.
     #[error("handler failed: {0}")]
     Failed(String),
@@ -152,7 +217,18 @@ impl HandlerError {
         match self {
             HandlerError::InvalidPayload(_) => "invalid payload",
             HandlerError::Rejected(_) => "message rejected",
+            HandlerError::NotFound(_) => "not found",
             HandlerError::Failed(_) => "handler failed",
+        }
+    }
+
+    /// The detail: what the handler said.
+    pub fn detail(&self) -> &str {
+        match self {
+            HandlerError::InvalidPayload(d)
+            | HandlerError::Rejected(d)
+            | HandlerError::NotFound(d)
+            | HandlerError::Failed(d) => d,
         }
     }
 }
@@ -196,12 +272,28 @@ where
 #[derive(Clone, Default)]
 pub struct Handlers {
     routes: Vec<Route>,
+    subscriptions: Vec<Route>,
 }
 
 impl std::fmt::Debug for Handlers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.routes.iter().map(|r| &r.pattern.raw))
+        f.debug_struct("Handlers")
+            .field(
+                "send",
+                &self
+                    .routes
+                    .iter()
+                    .map(|r| &r.pattern.raw)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "subscribe",
+                &self
+                    .subscriptions
+                    .iter()
+                    .map(|r| &r.pattern.raw)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -229,33 +321,62 @@ impl Handlers {
     /// If `pattern` is malformed (not starting with `/`, an unclosed `{`, an empty name): a
     /// programming error caught at start-up.
     pub fn route(mut self, pattern: &str, handler: impl Handler) -> Handlers {
-        let pattern = RoutePattern::parse(pattern)
-            .unwrap_or_else(|reason| panic!("invalid route pattern {pattern:?}: {reason}"));
-        self.routes.push(Route {
-            pattern,
-            handler: Arc::new(handler),
-        });
+        self.routes.push(Route::new(pattern, handler));
+        self
+    }
+
+    /// Registers `handler` for SUBSCRIBE to `pattern` under the application prefix (Spring's
+    /// `@SubscribeMapping`): a client subscribing to `/app/rooms` gets the reply once, straight
+    /// back on that subscription, with no broker subscription made. A reply with a target
+    /// ([`Reply::to`], [`Reply::to_user`]) goes there instead. The request's body is empty and
+    /// its headers are the SUBSCRIBE's.
+    ///
+    /// # Panics
+    /// As [`Handlers::route`].
+    pub fn subscribe(mut self, pattern: &str, handler: impl Handler) -> Handlers {
+        self.subscriptions.push(Route::new(pattern, handler));
         self
     }
 
     /// Adds every route of `other`.
     pub fn merge(mut self, other: Handlers) -> Handlers {
         self.routes.extend(other.routes);
+        self.subscriptions.extend(other.subscriptions);
         self
     }
 
-    /// The handler for `path` and its parameters.
+    /// The SEND handler for `path` and its parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(Arc<dyn Handler>, Params)> {
-        let mut best: Option<(&Route, Params)> = None;
-        for route in &self.routes {
-            if let Some(params) = route.pattern.matches(path) {
-                if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
-                    best = Some((route, params));
-                }
+        best_route(&self.routes, path)
+    }
+
+    /// The SUBSCRIBE handler for `path` and its parameters.
+    pub(crate) fn find_subscription(&self, path: &str) -> Option<(Arc<dyn Handler>, Params)> {
+        best_route(&self.subscriptions, path)
+    }
+}
+
+impl Route {
+    fn new(pattern: &str, handler: impl Handler) -> Route {
+        let pattern = RoutePattern::parse(pattern)
+            .unwrap_or_else(|reason| panic!("invalid route pattern {pattern:?}: {reason}"));
+        Route {
+            pattern,
+            handler: Arc::new(handler),
+        }
+    }
+}
+
+fn best_route(routes: &[Route], path: &str) -> Option<(Arc<dyn Handler>, Params)> {
+    let mut best: Option<(&Route, Params)> = None;
+    for route in routes {
+        if let Some(params) = route.pattern.matches(path) {
+            if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
+                best = Some((route, params));
             }
         }
-        best.map(|(route, params)| (Arc::clone(&route.handler), params))
     }
+    best.map(|(route, params)| (Arc::clone(&route.handler), params))
 }
 
 #[derive(Debug, Clone)]
@@ -313,12 +434,24 @@ impl RoutePattern {
     }
 }
 
-/// Publishes to broker destinations from anywhere in the application (Spring's
-/// `SimpMessagingTemplate`). Cheap to clone.
+/// Publishes to broker destinations and user destinations from anywhere in the application
+/// (Spring's `SimpMessagingTemplate`): a handler, another task, an axum HTTP handler in the
+/// same process. Cheap to clone.
+///
+/// ```no_run
+/// # fn demo(messaging: stompede_server::app::Messaging) -> Result<(), stompede_server::app::SendError> {
+/// messaging.send("/topic/news", Vec::new(), "hello")?;
+/// // every session of bob subscribed to /user/queue/alerts
+/// messaging.send_to_user("bob", "/queue/alerts", Vec::new(), "for bob")?;
+/// // the same, written as a destination
+/// messaging.send("/user/bob/queue/alerts", Vec::new(), "for bob")?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Messaging {
     broker: Arc<dyn Broker>,
     prefixes: Arc<Prefixes>,
+    users: Arc<UserRegistry>,
 }
 
 impl std::fmt::Debug for Messaging {
@@ -333,6 +466,9 @@ pub enum SendError {
     /// Not a broker destination.
     #[error("invalid destination: {0}")]
     Destination(#[from] stompede_broker::DestinationError),
+    /// Not a valid user destination.
+    #[error("{0}")]
+    UserDestination(#[from] crate::user::UserDestinationError),
     /// Application destinations are for clients, not for the server itself.
     #[error("cannot send to application destination {0}")]
     AppDestination(String),
@@ -345,15 +481,23 @@ pub enum SendError {
 }
 
 impl Messaging {
-    /// A handle on `broker` with destinations parsed by `prefixes`.
-    pub fn new(broker: Arc<dyn Broker>, prefixes: Prefixes) -> Messaging {
+    /// A handle on `broker` with destinations parsed by `prefixes` and user destinations
+    /// delivered through `users`.
+    pub fn new(broker: Arc<dyn Broker>, prefixes: Prefixes, users: Arc<UserRegistry>) -> Messaging {
         Messaging {
             broker,
             prefixes: Arc::new(prefixes),
+            users,
         }
     }
 
-    /// Publishes `body` with `headers` to `destination` (a topic or a queue).
+    /// Who is online.
+    pub fn users(&self) -> &UserRegistry {
+        &self.users
+    }
+
+    /// Publishes `body` with `headers` to `destination`: a topic, a queue, or a user
+    /// destination `/user/NAME/queue/x`.
     ///
     /// # Errors
     /// An invalid or application destination, or a broker refusal (e.g. a full queue).
@@ -363,6 +507,15 @@ impl Messaging {
         headers: Vec<(String, String)>,
         body: impl Into<Bytes>,
     ) -> Result<MessageId, SendError> {
+        let prefix = self.users.prefix();
+        if let Some(UserDestination::Named { user, suffix }) =
+            UserDestination::parse(destination, prefix, true, &self.prefixes)?
+        {
+            return Ok(self
+                .users
+                .send_to_user(&user, &suffix, headers, body.into())
+                .0);
+        }
         let destination = Destination::parse(destination, &self.prefixes)?;
         if let Destination::App(_) = destination {
             return Err(SendError::AppDestination(destination.as_str().to_owned()));
@@ -383,13 +536,66 @@ impl Messaging {
         destination: &str,
         value: &T,
     ) -> Result<MessageId, SendError> {
-        let body = serde_json::to_vec(value)?;
-        self.send(
+        self.send(destination, json_headers(), serde_json::to_vec(value)?)
+    }
+
+    /// Sends to `destination` (e.g. `/queue/alerts`) of every session of `user`, received by
+    /// clients subscribed to `/user/queue/alerts`. Nothing happens when the user is offline.
+    ///
+    /// # Errors
+    /// When `destination` is not a plain topic or queue destination.
+    pub fn send_to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: impl Into<Bytes>,
+    ) -> Result<MessageId, SendError> {
+        let full = format!("{}/{user}{destination}", self.users.prefix());
+        self.send(&full, headers, body)
+    }
+
+    /// As [`Messaging::send_to_user`], the payload as JSON.
+    ///
+    /// # Errors
+    /// As [`Messaging::send_to_user`], or when `value` does not serialize.
+    pub fn send_to_user_json<T: Serialize>(
+        &self,
+        user: &str,
+        destination: &str,
+        value: &T,
+    ) -> Result<MessageId, SendError> {
+        self.send_to_user(
+            user,
             destination,
-            vec![("content-type".to_owned(), "application/json".to_owned())],
-            body,
+            json_headers(),
+            serde_json::to_vec(value)?,
         )
     }
+
+    /// Sends to `destination` of one session (e.g. an anonymous one), received there on
+    /// `/user{destination}`.
+    ///
+    /// # Errors
+    /// When `destination` is not a plain topic or queue destination.
+    pub fn send_to_session(
+        &self,
+        session: SessionId,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: impl Into<Bytes>,
+    ) -> Result<MessageId, SendError> {
+        let full = format!("{}{destination}", self.users.prefix());
+        UserDestination::parse(&full, self.users.prefix(), false, &self.prefixes)?;
+        Ok(self
+            .users
+            .send_to_session(session, destination, headers, body.into())
+            .0)
+    }
+}
+
+fn json_headers() -> Vec<(String, String)> {
+    vec![("content-type".to_owned(), "application/json".to_owned())]
 }
 
 #[cfg(test)]
@@ -449,7 +655,7 @@ mod tests {
         let Reply::Send(out) = Reply::text("hi").to("/topic/x") else {
             panic!("expected a message");
         };
-        assert_eq!(out.destination.as_deref(), Some("/topic/x"));
+        assert_eq!(out.target, Target::Destination("/topic/x".to_owned()));
         assert!(matches!(Reply::None.to("/topic/x"), Reply::None));
     }
 }

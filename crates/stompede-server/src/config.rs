@@ -37,6 +37,12 @@ pub struct Config {
     pub web: WebConfig,
     /// The built-in chat application.
     pub chat: ChatConfig,
+    /// Who sessions are: anonymous access, users, JWT.
+    pub auth: crate::auth::AuthConfig,
+    /// Who may SEND to and SUBSCRIBE to which destinations.
+    pub authorization: crate::authz::AuthorizationConfig,
+    /// The HTTP publish API.
+    pub api: ApiConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
 }
@@ -194,6 +200,9 @@ pub struct BrokerConfig {
     /// Unacknowledged queue messages per `client`/`client-individual` subscription (prefetch).
     /// Default: 1000.
     pub max_unacked: usize,
+    /// Prefix of user destinations: `/user/queue/x` for subscribers, `/user/NAME/queue/x` for
+    /// senders. Default: `/user`.
+    pub user_prefix: String,
 }
 
 impl Default for BrokerConfig {
@@ -205,6 +214,7 @@ impl Default for BrokerConfig {
             max_queue_len: 100_000,
             max_queued_bytes: 256 << 20,
             max_unacked: 1_000,
+            user_prefix: "/user".to_owned(),
         }
     }
 }
@@ -301,6 +311,15 @@ pub enum Locale {
     Ko,
     /// English: `"<sender> has entered the room."`
     En,
+}
+
+/// `[api]`: `POST /api/publish` for backends that do not speak STOMP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Keys a request must present (`Authorization: Bearer KEY` or `X-Api-Key: KEY`). No key
+    /// configured: the API is off (404). Default: none.
+    pub keys: Vec<String>,
 }
 
 /// `[shutdown]`
@@ -408,6 +427,22 @@ impl Config {
             if list.iter().any(|p| !p.starts_with('/') || p.len() < 2) {
                 return invalid(key, "every prefix must start with '/' and name something");
             }
+        }
+        let user = &self.broker.user_prefix;
+        if !user.starts_with('/') || user.len() < 2 || user.ends_with('/') {
+            return invalid(
+                "broker.user_prefix",
+                "must start with '/', name something and not end with '/'",
+            );
+        }
+        if let Err(reason) = self.auth.build() {
+            return invalid("auth", &reason);
+        }
+        if let Err(reason) = crate::authz::Authorizer::new(&self.authorization) {
+            return invalid("authorization.rules", &reason);
+        }
+        if self.api.keys.iter().any(|k| k.len() < 16) {
+            return invalid("api.keys", "every key must be at least 16 characters");
         }
         if self.sockjs.heartbeat.is_zero() || self.sockjs.disconnect_delay.is_zero() {
             return invalid(

@@ -94,6 +94,18 @@ pub enum SessionError {
     /// Transaction misuse.
     #[error("transaction {0}")]
     Transaction(#[from] crate::session::TransactionError),
+    /// An invalid `/user/...` destination.
+    #[error("{0}")]
+    UserDestination(#[from] crate::user::UserDestinationError),
+    /// CONNECT's credentials (or the handshake's token) were refused.
+    #[error("authentication failed: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+    /// The session's token expired.
+    #[error("the session's credentials expired")]
+    Expired,
+    /// Authorization refused a SEND or SUBSCRIBE.
+    #[error("{0}")]
+    Denied(#[from] crate::authz::Denied),
 }
 
 impl SessionError {
@@ -114,6 +126,10 @@ impl SessionError {
             SessionError::NoHandler(_) => "no handler for destination",
             SessionError::Handler(e) => e.error_frame_message(),
             SessionError::Transaction(_) => "invalid transaction",
+            SessionError::UserDestination(_) => "invalid destination",
+            SessionError::Auth(_) => "authentication failed",
+            SessionError::Expired => "credentials expired",
+            SessionError::Denied(_) => "access denied",
         }
     }
 
@@ -121,6 +137,9 @@ impl SessionError {
     pub fn close_code(&self) -> u16 {
         match self {
             SessionError::Decode(DecodeError::FrameTooLarge { .. }) => close_code::TOO_BIG,
+            SessionError::Auth(_) | SessionError::Expired | SessionError::Denied(_) => {
+                close_code::POLICY
+            }
             _ => close_code::PROTOCOL,
         }
     }
@@ -134,6 +153,8 @@ pub mod close_code {
     pub const AWAY: u16 = 1001;
     /// After an ERROR frame for a protocol violation.
     pub const PROTOCOL: u16 = 1002;
+    /// After an ERROR frame for refused credentials, expired credentials or a denied frame.
+    pub const POLICY: u16 = 1008;
     /// After an ERROR frame for an oversized frame.
     pub const TOO_BIG: u16 = 1009;
     /// The session cannot be served reliably: slow consumer or missed heart-beats

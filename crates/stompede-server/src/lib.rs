@@ -18,19 +18,25 @@
 //!
 //! It does not own the wire format (`stompede-stomp`) or message routing (`stompede-broker`).
 
+mod api;
 pub mod app;
+pub mod auth;
+pub mod authz;
 pub mod chat;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod handler;
 pub mod origin;
 mod server;
 mod session;
 pub mod sockjs;
 pub mod transport;
+pub mod user;
 
 pub use config::Config;
 pub use error::{ConfigError, SessionError};
 pub use server::Stompede;
 pub use session::TransactionError;
+pub use stompede_broker::{MessageId, SessionId};

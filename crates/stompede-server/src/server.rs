@@ -15,12 +15,19 @@ use tokio_util::sync::CancellationToken;
 use tower_http::services::ServeDir;
 
 use crate::app::{Handlers, Messaging};
+use crate::auth::{AuthService, Authenticator};
+use crate::authz::Authorizer;
 use crate::config::Config;
-use crate::endpoint::{self, EndpointCore, HandshakeInterceptor, Runtime};
+use crate::endpoint::{
+    self, Attributes, EndpointCore, HandshakeInterceptor, HandshakeRequest, Rejection, Runtime,
+};
+use crate::events::{Listeners, SessionEvents};
 use crate::handler::HandlerEndpoint;
 use crate::origin::OriginPolicy;
+use crate::session::HandshakeToken;
 use crate::sockjs::{self, SockJsOptions};
-use crate::{chat, session};
+use crate::user::UserRegistry;
+use crate::{api, chat, session};
 
 /// STOMP subprotocols, in the server's order of preference.
 const SUBPROTOCOLS: &[&str] = &["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -33,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) handlers: Handlers,
     pub(crate) messaging: Messaging,
+    pub(crate) users: Arc<UserRegistry>,
+    pub(crate) auth: AuthService,
+    pub(crate) authz: Authorizer,
+    pub(crate) listeners: Listeners,
     pub(crate) shutdown: CancellationToken,
     runtime: Runtime,
     interceptors: Vec<Arc<dyn HandshakeInterceptor>>,
@@ -72,12 +83,15 @@ impl Stompede {
             max_queued_bytes: config.broker.max_queued_bytes,
             max_unacked: config.broker.max_unacked,
         }));
-        let handlers = if config.chat.enabled {
-            chat::handlers(config.chat.locale)
-        } else {
-            Handlers::new()
-        };
-        Stompede::with_broker(config, broker, handlers)
+        let chat = config
+            .chat
+            .enabled
+            .then(|| chat::Chat::new(config.chat.locale));
+        let mut server = Stompede::with_broker(config, broker, Handlers::new());
+        if let Some(chat) = chat {
+            server = server.handlers(chat.handlers()).events(chat);
+        }
+        server
     }
 
     /// A server on `broker` with exactly `handlers`.
@@ -88,7 +102,18 @@ impl Stompede {
             max_header_len: config.stomp.max_header_len,
         };
         let prefixes = config.prefixes();
-        let messaging = Messaging::new(Arc::clone(&broker), prefixes.clone());
+        let users = Arc::new(UserRegistry::new(config.broker.user_prefix.clone()));
+        let messaging = Messaging::new(Arc::clone(&broker), prefixes.clone(), Arc::clone(&users));
+        // `Config::load` validated both; a hand-built config that fails gets no users and no
+        // anonymous access rather than a panic.
+        let auth = config.auth.build().unwrap_or_else(|e| {
+            tracing::error!(cause = %e, "invalid [auth] config: every CONNECT will be refused");
+            AuthService::new(None, false)
+        });
+        let authz = Authorizer::new(&config.authorization).unwrap_or_else(|e| {
+            tracing::error!(cause = %e, "invalid [authorization] config: denying everything");
+            Authorizer::deny_all()
+        });
         let shutdown = CancellationToken::new();
         let shared = Shared {
             limits,
@@ -97,6 +122,10 @@ impl Stompede {
             broker,
             handlers,
             messaging,
+            users,
+            auth,
+            authz,
+            listeners: Listeners::default(),
             shutdown,
             interceptors: Vec::new(),
             endpoints: Vec::new(),
@@ -126,6 +155,30 @@ impl Stompede {
     pub fn interceptor(mut self, interceptor: impl HandshakeInterceptor) -> Stompede {
         self.shared_mut().interceptors.push(Arc::new(interceptor));
         self
+    }
+
+    /// Adds a listener for session events (connect, subscribe, unsubscribe, disconnect).
+    ///
+    /// # Panics
+    /// As [`Stompede::handlers`].
+    pub fn events(mut self, listener: impl SessionEvents) -> Stompede {
+        self.shared_mut().listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Replaces the authenticators the config defines (`[auth]` users and JWT) with
+    /// `authenticator`; `anonymous` says whether sessions without credentials are allowed.
+    ///
+    /// # Panics
+    /// As [`Stompede::handlers`].
+    pub fn authenticator(mut self, authenticator: impl Authenticator, anonymous: bool) -> Stompede {
+        self.shared_mut().auth = AuthService::new(Some(Arc::new(authenticator)), anonymous);
+        self
+    }
+
+    /// Who is online: users, their sessions and subscriptions.
+    pub fn users(&self) -> Arc<UserRegistry> {
+        Arc::clone(&self.shared.users)
     }
 
     /// Serves a plain [`MessageHandler`](crate::handler::MessageHandler) endpoint at `path`
@@ -174,9 +227,12 @@ impl Stompede {
         let shared = &self.shared;
         let config = &shared.config;
         let stomp = Arc::clone(shared);
+        // The handshake's token first, so interceptors see it; CONNECT authenticates it.
+        let mut interceptors: Vec<Arc<dyn HandshakeInterceptor>> = vec![Arc::new(keep_token)];
+        interceptors.extend(shared.interceptors.iter().cloned());
         let core = Arc::new(EndpointCore {
             origins: OriginPolicy::from_config(&config.endpoint.allowed_origins),
-            interceptors: shared.interceptors.clone(),
+            interceptors,
             acceptor: Arc::new(move |conn, info| {
                 Box::pin(session::run(
                     conn,
@@ -203,6 +259,7 @@ impl Stompede {
             router = router.merge(endpoint.router(path));
         }
         router = router
+            .merge(api::router(shared))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/", get(index).with_state(Arc::clone(shared)));
         if !config.web.root.is_empty() {
@@ -267,7 +324,38 @@ impl Stompede {
     }
 }
 
-async fn index(State(shared): State<Arc<Shared>>) -> String {
+/// Keeps a token the handshake carries (query, cookie, `Authorization`) for CONNECT.
+fn keep_token(
+    request: &HandshakeRequest<'_>,
+    attributes: &mut Attributes,
+) -> Result<(), Rejection> {
+    if let Some(token) = crate::auth::handshake_token(request) {
+        attributes.insert(HandshakeToken(token));
+    }
+    Ok(())
+}
+
+/// The chat page (`index.html` of `web.root`) when there is one, else where the endpoints are.
+async fn index(State(shared): State<Arc<Shared>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let root = &shared.config.web.root;
+    if !root.is_empty() {
+        let page = std::path::Path::new(root).join("index.html");
+        if let Ok(html) = tokio::fs::read(&page).await {
+            return (
+                [
+                    (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (axum::http::header::CACHE_CONTROL, "no-cache"),
+                ],
+                html,
+            )
+                .into_response();
+        }
+    }
+    endpoints(&shared).into_response()
+}
+
+fn endpoints(shared: &Shared) -> String {
     format!(
         "stompede {}\nSTOMP over WebSocket: ws://<this host>{path}/websocket\n\
          STOMP over SockJS: http://<this host>{path}\n",

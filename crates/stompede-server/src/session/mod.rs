@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use stompede_broker::{
-    AckMode, AckRef, Delivery, Destination, Outbox, OutboxLimits, OutboxReceiver, Publish,
-    SessionId, Subscription, SubscriptionId,
+    AckMode, AckRef, BrokerError, Delivery, Destination, Message, Name, Outbox, OutboxLimits,
+    OutboxReceiver, Publish, SessionId, Subscription, SubscriptionId,
 };
 use stompede_stomp::{
     encode, encode_parts, Command, DecodeError, Decoder, Frame, HeartBeat, Version, HEARTBEAT,
@@ -20,16 +20,22 @@ use tokio::time::{sleep_until, Instant};
 pub use transaction::TransactionError;
 use transaction::Transactions;
 
-use crate::app::{AppRequest, HandlerError, Reply};
+use crate::app::{AppRequest, HandlerError, Outgoing, Reply, SendError, Target};
+use crate::auth::{Credentials, Principal};
+use crate::authz::Action;
 use crate::endpoint::Attributes;
 use crate::error::{close_code, SessionError};
+use crate::events::SessionRef;
 use crate::server::Shared;
 use crate::transport::{Connection, Outbound, TransportError, CLOSE_LINGER};
+use crate::user::UserDestination;
 
 /// Versions the server speaks, lowest first.
 const VERSIONS: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
 /// Deliveries written per flush at most, so one busy session cannot starve its own reads.
 const MAX_BATCH: usize = 64;
+/// Where handler errors go when the session subscribes to its `/user` + this.
+const ERRORS_QUEUE: &str = "/queue/errors";
 /// Headers a client may not set on a message others receive: the server writes them.
 const SERVER_HEADERS: [&str; 8] = [
     "destination",
@@ -41,6 +47,17 @@ const SERVER_HEADERS: [&str; 8] = [
     "content-length",
     "redelivered",
 ];
+
+/// A token presented in the handshake (query, cookie, `Authorization`), attached to the
+/// session's attributes and used at CONNECT when the frame carries no credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct HandshakeToken(pub(crate) String);
+
+/// Where a SEND goes.
+enum SendTarget {
+    Broker(Destination),
+    User { user: String, suffix: String },
+}
 
 /// How a session ended.
 #[derive(Debug)]
@@ -96,6 +113,8 @@ pub(crate) async fn run<C: Connection>(
             shared.config.stomp.max_transaction_bytes,
         ),
         subscriptions: 0,
+        principal: None,
+        expires: None,
         send_every: None,
         expect_within: None,
         opened: Instant::now(),
@@ -107,6 +126,14 @@ pub(crate) async fn run<C: Connection>(
     tracing::debug!("session opened");
     let end = session.serve().await;
     session.shared.broker.session_gone(id);
+    if session.version.is_some() {
+        session.shared.users.disconnect(id);
+        session.shared.listeners.disconnect(SessionRef {
+            id,
+            principal: session.principal.as_deref(),
+            messaging: &session.shared.messaging,
+        });
+    }
     match &end {
         End::ClientClosed | End::Disconnected | End::Shutdown => {
             tracing::debug!(reason = ?end, "session closed");
@@ -136,6 +163,10 @@ struct Session<C> {
     transactions: Transactions,
     /// Subscriptions the session holds, bounded by `stomp.max_subscriptions`.
     subscriptions: usize,
+    /// Who the session is, from CONNECT; `None` for anonymous sessions.
+    principal: Option<Arc<Principal>>,
+    /// When the session's credentials expire (a token's `exp`).
+    expires: Option<Instant>,
     send_every: Option<Duration>,
     expect_within: Option<Duration>,
     opened: Instant,
@@ -208,6 +239,10 @@ impl<C: Connection> Session<C> {
                     }
                 }
                 () = &mut recv_timer => {
+                    if self.expires.is_some_and(|at| at <= Instant::now()) {
+                        tracing::info!(session = %self.id, "credentials expired, closing");
+                        return self.fail(SessionError::Expired, None).await;
+                    }
                     let deadline = self.recv_deadline();
                     if deadline <= Instant::now() {
                         self.close(close_code::NOT_RELIABLE, "no heart-beat from client").await;
@@ -231,10 +266,53 @@ impl<C: Connection> Session<C> {
     }
 
     fn recv_deadline(&self) -> Instant {
-        match (self.version, self.expect_within) {
+        let heartbeat = match (self.version, self.expect_within) {
             (None, _) => after(self.opened, self.shared.config.session.connect_timeout),
             (Some(_), Some(within)) => after(self.last_received, within),
             (Some(_), None) => far_future(),
+        };
+        self.expires.map_or(heartbeat, |at| at.min(heartbeat))
+    }
+
+    fn session_ref(&self) -> SessionRef<'_> {
+        SessionRef {
+            id: self.id,
+            principal: self.principal.as_deref(),
+            messaging: &self.shared.messaging,
+        }
+    }
+
+    /// Who presented CONNECT: a principal a handshake interceptor attached, else CONNECT's
+    /// `login`/`passcode`, else a token in CONNECT (`token`, or `Authorization: Bearer`), else
+    /// the handshake's token; none of these is an anonymous session, if allowed.
+    async fn authenticate(&mut self, frame: &Frame) -> Result<Option<Principal>, SessionError> {
+        if let Some(principal) = self.attributes.get::<Principal>() {
+            return Ok(Some(principal.clone()));
+        }
+        let credentials = self.credentials(frame);
+        let auth = self.shared.auth.clone();
+        Ok(auth.authenticate(credentials).await?)
+    }
+
+    fn credentials(&self, frame: &Frame) -> Option<Credentials> {
+        let token = || {
+            frame
+                .header("token")
+                .or_else(|| {
+                    frame
+                        .header("Authorization")
+                        .or_else(|| frame.header("authorization"))
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                })
+                .map(str::to_owned)
+                .or_else(|| self.attributes.get::<HandshakeToken>().map(|t| t.0.clone()))
+        };
+        match (frame.header("login"), frame.header("passcode")) {
+            (Some(login), Some(passcode)) if !login.is_empty() => Some(Credentials::Login {
+                login: login.to_owned(),
+                passcode: passcode.to_owned(),
+            }),
+            _ => token().map(Credentials::Token),
         }
     }
 
@@ -288,7 +366,7 @@ impl<C: Connection> Session<C> {
         match command {
             Command::Connect | Command::Stomp => Err(SessionError::AlreadyConnected),
             Command::Send => self.on_send(frame).await,
-            Command::Subscribe => self.on_subscribe(&frame, version),
+            Command::Subscribe => self.on_subscribe(&frame, version).await,
             Command::Unsubscribe => self.on_unsubscribe(&frame, version),
             Command::Ack | Command::Nack => self.on_ack(frame, version),
             Command::Begin => {
@@ -324,6 +402,16 @@ impl<C: Connection> Session<C> {
         let accept = frame.header("accept-version");
         let version = Version::negotiate(accept, &VERSIONS)
             .ok_or_else(|| SessionError::UnsupportedVersion(accept.unwrap_or("1.0").to_owned()))?;
+        let principal = self.authenticate(frame).await.inspect_err(|e| {
+            tracing::info!(session = %self.id, cause = %e, "CONNECT refused");
+        })?;
+        if let Some(at) = principal.as_ref().and_then(|p| p.expires_at) {
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .map_err(|_| SessionError::Expired)?;
+            self.expires = Some(after(Instant::now(), left));
+        }
+        self.principal = principal.map(Arc::new);
         let theirs = match frame.header("heart-beat") {
             Some(value) => HeartBeat::parse(value).map_err(|e| SessionError::InvalidHeader {
                 header: "heart-beat",
@@ -355,15 +443,44 @@ impl<C: Connection> Session<C> {
         connected.push_header("heart-beat", ours.to_header());
         connected.push_header("server", self.shared.config.stomp.server_name.clone());
         connected.push_header("session", self.id.to_string());
-        match self.send_frame(&connected).await {
-            Ok(()) => Ok(Flow::Continue),
-            Err(end) => Ok(Flow::Ended(end)),
+        if let Some(principal) = &self.principal {
+            connected.push_header("user-name", principal.name.clone());
         }
+        if let Err(end) = self.send_frame(&connected).await {
+            return Ok(Flow::Ended(end));
+        }
+        let user = self.principal.as_ref().map(|p| Arc::from(p.name.as_str()));
+        self.shared
+            .users
+            .connect(self.id, user, self.outbox.clone());
+        self.shared.listeners.connect(self.session_ref());
+        Ok(Flow::Continue)
+    }
+
+    /// Checks `destination` against the authorization rules.
+    fn authorize(&self, action: Action, destination: &str) -> Result<(), SessionError> {
+        let authz = &self.shared.authz;
+        if authz.allows_everything() {
+            return Ok(());
+        }
+        authz
+            .check(action, destination, self.principal.as_deref())
+            .map_err(|denied| {
+                tracing::info!(session = %self.id, %denied, "access denied");
+                SessionError::Denied(denied)
+            })
     }
 
     async fn on_send(&mut self, frame: Frame) -> Result<Flow, SessionError> {
         let raw = required(&frame, "destination")?;
-        let destination = Destination::parse(raw, &self.shared.prefixes)?;
+        self.authorize(Action::Send, raw)?;
+        let user_prefix = self.shared.users.prefix();
+        let target = match UserDestination::parse(raw, user_prefix, true, &self.shared.prefixes)? {
+            Some(UserDestination::Named { user, suffix }) => SendTarget::User { user, suffix },
+            Some(UserDestination::Own(_)) | None => {
+                SendTarget::Broker(Destination::parse(raw, &self.shared.prefixes)?)
+            }
+        };
         if let Some(tx) = frame.header("transaction") {
             let tx = tx.to_owned();
             self.transactions.hold(&tx, frame)?;
@@ -375,6 +492,15 @@ impl<C: Connection> Session<C> {
             .into_iter()
             .filter(|(name, _)| !SERVER_HEADERS.contains(&name.as_str()))
             .collect();
+        let destination = match target {
+            SendTarget::User { user, suffix } => {
+                self.shared
+                    .users
+                    .send_to_user(&user, &suffix, headers, body);
+                return Ok(Flow::Continue);
+            }
+            SendTarget::Broker(destination) => destination,
+        };
         match destination {
             Destination::App(path) => {
                 let path = path.as_str().to_owned();
@@ -403,17 +529,8 @@ impl<C: Connection> Session<C> {
             .handlers
             .find(&path)
             .ok_or_else(|| SessionError::NoHandler(destination.clone()))?;
-        let request = AppRequest {
-            session: self.id,
-            destination,
-            path,
-            params,
-            headers,
-            body,
-            attributes: Arc::clone(&self.attributes),
-            messaging: self.shared.messaging.clone(),
-        };
-        let default_destination = format!(
+        let request = self.app_request(destination, path, params, headers, body);
+        let default = format!(
             "{}{}",
             self.shared
                 .config
@@ -423,27 +540,105 @@ impl<C: Connection> Session<C> {
                 .map_or("/topic", String::as_str),
             request.path
         );
-        let Reply::Send(out) = handler.call(request).await? else {
-            return Ok(());
-        };
-        let target = out.destination.unwrap_or(default_destination);
-        let destination = Destination::parse(&target, &self.shared.prefixes)
-            .map_err(|e| HandlerError::Failed(format!("reply destination {target}: {e}")))?;
-        if let Destination::App(_) = destination {
-            return Err(HandlerError::Failed(format!(
-                "reply destination {target} is an application destination"
-            ))
-            .into());
+        let raw = request.destination.clone();
+        match handler.call(request).await {
+            Ok(Reply::None) => Ok(()),
+            Ok(Reply::Send(out)) => self.deliver_reply(out, Some(&default)),
+            Err(error) => self.handler_failed(&raw, error),
         }
-        self.shared.broker.publish(Publish {
+    }
+
+    fn app_request(
+        &self,
+        destination: String,
+        path: String,
+        params: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> AppRequest {
+        AppRequest {
+            session: self.id,
             destination,
-            headers: out.headers,
-            body: out.body,
-        })?;
+            path,
+            params,
+            headers,
+            body,
+            attributes: Arc::clone(&self.attributes),
+            principal: self.principal.clone(),
+            messaging: self.shared.messaging.clone(),
+        }
+    }
+
+    /// Sends a handler's reply where it asks; `default` is where [`Target::Default`] goes
+    /// (`None` for a subscription's reply, which the caller delivers itself).
+    fn deliver_reply(&self, out: Outgoing, default: Option<&str>) -> Result<(), SessionError> {
+        let failed = |target: &str, e: SendError| match e {
+            SendError::Broker(e) => SessionError::Broker(e),
+            e => HandlerError::Failed(format!("reply destination {target}: {e}")).into(),
+        };
+        match out.target {
+            Target::Default => {
+                let Some(target) = default else {
+                    return Ok(());
+                };
+                self.shared
+                    .messaging
+                    .send(target, out.headers, out.body)
+                    .map_err(|e| failed(target, e))?;
+            }
+            Target::Destination(target) => {
+                self.shared
+                    .messaging
+                    .send(&target, out.headers, out.body)
+                    .map_err(|e| failed(&target, e))?;
+            }
+            Target::User {
+                destination,
+                broadcast,
+            } => {
+                let users = &self.shared.users;
+                let full = format!("{}{destination}", users.prefix());
+                UserDestination::parse(&full, users.prefix(), false, &self.shared.prefixes)
+                    .map_err(|e| HandlerError::Failed(format!("reply destination: {e}")))?;
+                match (&self.principal, broadcast) {
+                    (Some(p), true) => {
+                        users.send_to_user(&p.name, &destination, out.headers, out.body)
+                    }
+                    _ => users.send_to_session(self.id, &destination, out.headers, out.body),
+                };
+            }
+        }
         Ok(())
     }
 
-    fn on_subscribe(&mut self, frame: &Frame, version: Version) -> Result<Flow, SessionError> {
+    /// A handler's error goes to the sender's `/user/queue/errors` when it subscribes there
+    /// (the session goes on); otherwise it is the session's ERROR.
+    fn handler_failed(&self, destination: &str, error: HandlerError) -> Result<(), SessionError> {
+        let users = &self.shared.users;
+        if !users.has_own_subscription(self.id, ERRORS_QUEUE) {
+            return Err(error.into());
+        }
+        tracing::debug!(session = %self.id, cause = %error, "handler error to /user/queue/errors");
+        let body = serde_json::json!({
+            "error": error.error_frame_message(),
+            "detail": error.detail(),
+            "destination": destination,
+        });
+        let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        users.send_to_session(
+            self.id,
+            ERRORS_QUEUE,
+            headers,
+            Bytes::from(body.to_string()),
+        );
+        Ok(())
+    }
+
+    async fn on_subscribe(
+        &mut self,
+        frame: &Frame,
+        version: Version,
+    ) -> Result<Flow, SessionError> {
         let raw = required(frame, "destination")?;
         // STOMP 1.0 made `id` optional; the destination then names the subscription.
         let id = match (frame.header("id"), version) {
@@ -461,22 +656,92 @@ impl<C: Connection> Session<C> {
                 header: "ack",
                 reason: "expected auto, client or client-individual".to_owned(),
             })?;
-        let destination = Destination::parse(raw, &self.shared.prefixes)?;
-        if let Destination::App(_) = destination {
-            return Err(SessionError::SubscribeToApp(raw.to_owned()));
+        self.authorize(Action::Subscribe, raw)?;
+        let users = &self.shared.users;
+        let own = UserDestination::parse(raw, users.prefix(), false, &self.shared.prefixes)?;
+        let destination = match own {
+            Some(_) => None,
+            None => Some(Destination::parse(raw, &self.shared.prefixes)?),
+        };
+        if let Some(Destination::App(path)) = &destination {
+            return self.subscribe_app(frame, raw, id, path.as_str()).await;
         }
         let limit = self.shared.config.stomp.max_subscriptions;
         if self.subscriptions >= limit {
             return Err(SessionError::TooManySubscriptions { limit });
         }
-        self.shared.broker.subscribe(Subscription {
-            session: self.id,
-            id: SubscriptionId::from(id),
-            destination,
-            ack,
-            outbox: self.outbox.clone(),
-        })?;
+        let id = SubscriptionId::from(id);
+        if users.has_subscription(self.id, &id) {
+            return Err(BrokerError::DuplicateSubscription(id.clone()).into());
+        }
+        if let Some(destination) = destination {
+            self.shared.broker.subscribe(Subscription {
+                session: self.id,
+                id: id.clone(),
+                destination,
+                ack,
+                outbox: self.outbox.clone(),
+            })?;
+        }
+        users.subscribe(self.id, id.clone(), Name::from(raw));
         self.subscriptions += 1;
+        if !self.shared.listeners.is_empty() {
+            self.shared
+                .listeners
+                .subscribe(self.session_ref(), id.as_str(), raw);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// SUBSCRIBE to an application destination: its subscribe handler's reply comes straight
+    /// back on this subscription, once (Spring's `@SubscribeMapping`).
+    async fn subscribe_app(
+        &mut self,
+        frame: &Frame,
+        raw: &str,
+        id: &str,
+        path: &str,
+    ) -> Result<Flow, SessionError> {
+        let Some((handler, params)) = self.shared.handlers.find_subscription(path) else {
+            return Err(SessionError::SubscribeToApp(raw.to_owned()));
+        };
+        let headers = frame
+            .headers()
+            .filter(|(name, _)| !SERVER_HEADERS.contains(name) && *name != "id" && *name != "ack")
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        let request = self.app_request(
+            raw.to_owned(),
+            path.to_owned(),
+            params,
+            headers,
+            Bytes::new(),
+        );
+        let out = match handler.call(request).await {
+            Ok(Reply::None) => return Ok(Flow::Continue),
+            Ok(Reply::Send(out)) => out,
+            Err(error) => {
+                self.handler_failed(raw, error)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        if out.target != Target::Default {
+            self.deliver_reply(out, None)?;
+            return Ok(Flow::Continue);
+        }
+        let message = Message::new(
+            self.shared.users.next_message_id(),
+            Name::from(raw),
+            out.headers,
+            out.body,
+        );
+        // Into the session's own outbox, so a RECEIPT for the SUBSCRIBE follows it.
+        let _ = self.outbox.offer(Delivery {
+            subscription: SubscriptionId::from(id),
+            message: Arc::new(message),
+            ack: None,
+            redelivered: false,
+        });
         Ok(Flow::Continue)
     }
 
@@ -486,11 +751,23 @@ impl<C: Connection> Session<C> {
             (None, Version::V1_0) => required(frame, "destination")?,
             (None, _) => required(frame, "id")?,
         };
-        self.shared
-            .broker
-            .unsubscribe(self.id, &SubscriptionId::from(id))?;
+        let id = SubscriptionId::from(id);
+        let users = &self.shared.users;
+        if !users.is_user_subscription(self.id, &id) {
+            self.shared.broker.unsubscribe(self.id, &id)?;
+        }
+        let destination = users
+            .unsubscribe(self.id, &id)
+            .ok_or_else(|| BrokerError::UnknownSubscription(id.clone()))?;
         // The broker only knows subscriptions this session counted in; saturate all the same.
         self.subscriptions = self.subscriptions.saturating_sub(1);
+        if !self.shared.listeners.is_empty() {
+            self.shared.listeners.unsubscribe(
+                self.session_ref(),
+                id.as_str(),
+                destination.as_str(),
+            );
+        }
         Ok(Flow::Continue)
     }
 
