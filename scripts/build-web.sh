@@ -4,6 +4,8 @@
 # SockJS and STOMP client bundles are copied to web/dist/vendor/, where the server answers
 # `/vendor/sockjs.min.js` (the SockJS iframe page's `client_library_url`) and
 # `/vendor/stomp.umd.min.js`. Never a CDN: the versions are the ones web/package-lock.json pins.
+# Last, the chat app's own files (web/src: index.html, app.js, style.css, favicon.svg; plain
+# files, no bundler) are copied to web/dist/.
 #
 # Idempotent; a second run with nothing changed does no network access and copies nothing.
 # Run from anywhere.
@@ -50,3 +52,16 @@ for asset in "${assets[@]}"; do
     fi
 done
 echo "==> web: dist/vendor ready"
+
+# The chat app, file by file, copy-on-change like the bundles above.
+shopt -s nullglob
+for src in src/*; do
+    [[ -f "$src" ]] || continue
+    dst="dist/${src#src/}"
+    if ! cmp -s "$src" "$dst"; then
+        cp "$src" "$dst.tmp"
+        mv "$dst.tmp" "$dst"
+        echo "==> web: $dst updated"
+    fi
+done
+echo "==> web: dist ready"

@@ -77,6 +77,10 @@ test(
         );
         for (const m of got)
           assert.equal(m.headers.destination, room, `${page.name}: destination header`);
+      }
+      // Both pages have read their lines before either leaves: the server announces a
+      // session's end to the room it entered.
+      for (const page of [minsu, ann]) {
         await page.call('disconnect', { timeoutMs: STEP_TIMEOUT });
         assert.deepEqual(page.pageErrors, [], `${page.name}: uncaught errors in the page`);
       }

@@ -80,9 +80,11 @@ export class Server {
    * Starts the binary on a free 127.0.0.1 port with cwd = the repository root and waits (bounded)
    * until /healthz answers. `env` is added to a copy of this process's environment without its
    * STOMPEDE* variables, so the server runs on its defaults plus exactly these overrides.
+   * `port` binds that port instead of a free one (a restart on the port of a stopped server, for
+   * the reconnect tests).
    */
-  static async start(env = {}) {
-    const port = await freePort();
+  static async start(env = {}, { port: wanted } = {}) {
+    const port = wanted ?? (await freePort());
     const logPath = path.join(
       mkdtempSync(path.join(os.tmpdir(), 'stompede-browser-')),
       'stompede.log',
@@ -200,9 +202,12 @@ export class TestPage {
     this.requests = [];
   }
 
-  /** A new context and page, watched from the start; `load` puts the test page in it. */
-  static async create(browser, server, name) {
-    const context = await browser.newContext();
+  /**
+   * A new context and page, watched from the start; `load` puts the test page in it, `loadApp`
+   * the chat app. `contextOptions` go to Playwright's `browser.newContext` (locale, viewport).
+   */
+  static async create(browser, server, name, contextOptions = {}) {
+    const context = await browser.newContext(contextOptions);
     const page = await context.newPage();
     const tp = new TestPage(name, context, page);
     tp.watch(server);
@@ -275,6 +280,21 @@ export class TestPage {
     );
   }
 
+  /**
+   * Opens the chat app the server serves (web/src, copied to web/dist by scripts/build-web.sh)
+   * at `appPath` (e.g. `/index.html?transports=xhr-streaming#/room/r1`) and waits until its
+   * script has run (`window.chatDebug`).
+   */
+  async loadApp(server, appPath) {
+    const { page } = this;
+    await page.goto(`${server.origin}${appPath}`, { waitUntil: 'load', timeout: STEP_TIMEOUT });
+    await page
+      .waitForFunction(() => typeof window.chatDebug === 'object', null, { timeout: STEP_TIMEOUT })
+      .catch((e) => {
+        throw new Error(`${this.name}: the chat app did not start at ${appPath}: ${e.message}`);
+      });
+  }
+
   /** Calls `window.stompedeTest[fn](args)` in the page; bounded by `args.timeoutMs` plus slack. */
   call(fn, args = {}) {
     const timeoutMs = args.timeoutMs ?? STEP_TIMEOUT;
@@ -290,7 +310,9 @@ export class TestPage {
     let trace;
     try {
       trace = await within(
-        this.page.evaluate(() => window.stompedeTest.log.join('\n')),
+        this.page.evaluate(() =>
+          (window.stompedeTest?.log ?? window.chatDebug?.log ?? ['(no trace)']).join('\n'),
+        ),
         5_000,
         'trace',
       );
@@ -302,7 +324,7 @@ export class TestPage {
       ...this.consoleErrors,
       `--- ${this.name}: uncaught page errors (${this.pageErrors.length}) ---`,
       ...this.pageErrors,
-      `--- ${this.name}: page trace (window.stompedeTest.log) ---`,
+      `--- ${this.name}: page trace (window.stompedeTest.log or window.chatDebug.log) ---`,
       trace,
       `--- ${this.name}: browser events (console, requests, WebSocket frames) ---`,
       ...this.events,
@@ -317,17 +339,20 @@ export class TestPage {
 }
 
 /**
- * Runs `body(open)` where `open(name)` gives a TestPage. On failure the error is rethrown with
+ * Runs `body(open)` where `open(name)` gives a TestPage with the test page loaded, and
+ * `open(name, { app: '/index.html#/room/r1', context: { locale: 'ko-KR' } })` one with the chat
+ * app at that path, in a context made with those options. On failure the error is rethrown with
  * every page's report and the server's log lines of this run appended; the pages are closed
  * either way.
  */
 export async function scenario(browser, server, body) {
   const pages = [];
   const logStart = server.logSize();
-  const open = async (name) => {
-    const tp = await TestPage.create(browser, server, name);
+  const open = async (name, { app, context } = {}) => {
+    const tp = await TestPage.create(browser, server, name, context);
     pages.push(tp); // before loading, so a page that fails to load is reported and closed too
-    await tp.load(server);
+    if (app === undefined) await tp.load(server);
+    else await tp.loadApp(server, app);
     return tp;
   };
   try {

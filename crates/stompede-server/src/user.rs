@@ -246,20 +246,12 @@ impl UserRegistry {
         MessageId::from(format!("u-{n}"))
     }
 
-    /// Whether `session` holds subscription `id` on a user destination.
-    pub(crate) fn is_user_subscription(&self, session: SessionId, id: &SubscriptionId) -> bool {
-        self.state().sessions.get(&session).is_some_and(|entry| {
-            entry
-                .subscriptions
-                .iter()
-                .any(|(s, d)| s == id && self.is_user_name(d.as_str()))
-        })
-    }
-
-    fn is_user_name(&self, destination: &str) -> bool {
-        destination
-            .strip_prefix(&self.prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
+    /// The destination of `session`'s subscription `id`, as the client wrote it.
+    pub(crate) fn destination_of(&self, session: SessionId, id: &SubscriptionId) -> Option<Name> {
+        let state = self.state();
+        let entry = state.sessions.get(&session)?;
+        let (_, destination) = entry.subscriptions.iter().find(|(s, _)| s == id)?;
+        Some(destination.clone())
     }
 
     pub(crate) fn disconnect(&self, session: SessionId) {

@@ -304,6 +304,16 @@ async fn replies_to_the_sender_and_subscribe_mappings() {
     assert_eq!(got[0].header("subscription"), Some("snap"));
     assert_eq!(got[0].header("destination"), Some("/app/snapshot"));
     assert_eq!(body(&got[0]), "snapshot for bob");
+    // Clients unsubscribe from it like from any subscription (stompjs does); the id is reusable.
+    let none = bob1
+        .send_with_receipt(
+            Frame::new(Command::Unsubscribe).with_header("id", "snap"),
+            "unsnap",
+        )
+        .await;
+    assert!(none.is_empty(), "{none:?}");
+    let again = bob1.subscribe("snap", "/app/snapshot", "auto").await;
+    assert_eq!(again.len(), 1, "{again:?}");
     // An application destination without a subscribe mapping is still an ERROR.
     bob2.send(
         &Frame::new(Command::Subscribe)

@@ -705,6 +705,19 @@ impl<C: Connection> Session<C> {
         let Some((handler, params)) = self.shared.handlers.find_subscription(path) else {
             return Err(SessionError::SubscribeToApp(raw.to_owned()));
         };
+        // Kept (and counted) until UNSUBSCRIBE, which clients send for it like for any other.
+        let limit = self.shared.config.stomp.max_subscriptions;
+        if self.subscriptions >= limit {
+            return Err(SessionError::TooManySubscriptions { limit });
+        }
+        let sub = SubscriptionId::from(id);
+        if self.shared.users.has_subscription(self.id, &sub) {
+            return Err(BrokerError::DuplicateSubscription(sub).into());
+        }
+        self.shared
+            .users
+            .subscribe(self.id, sub.clone(), Name::from(raw));
+        self.subscriptions += 1;
         let headers = frame
             .headers()
             .filter(|(name, _)| !SERVER_HEADERS.contains(name) && *name != "id" && *name != "ack")
@@ -737,7 +750,7 @@ impl<C: Connection> Session<C> {
         );
         // Into the session's own outbox, so a RECEIPT for the SUBSCRIBE follows it.
         let _ = self.outbox.offer(Delivery {
-            subscription: SubscriptionId::from(id),
+            subscription: sub,
             message: Arc::new(message),
             ack: None,
             redelivered: false,
@@ -753,12 +766,18 @@ impl<C: Connection> Session<C> {
         };
         let id = SubscriptionId::from(id);
         let users = &self.shared.users;
-        if !users.is_user_subscription(self.id, &id) {
+        let destination = users
+            .destination_of(self.id, &id)
+            .ok_or_else(|| BrokerError::UnknownSubscription(id.clone()))?;
+        // User destinations and one-shot application subscriptions are not the broker's.
+        let at_broker = matches!(
+            Destination::parse(destination.as_str(), &self.shared.prefixes),
+            Ok(Destination::Topic(_) | Destination::Queue(_))
+        );
+        if at_broker {
             self.shared.broker.unsubscribe(self.id, &id)?;
         }
-        let destination = users
-            .unsubscribe(self.id, &id)
-            .ok_or_else(|| BrokerError::UnknownSubscription(id.clone()))?;
+        users.unsubscribe(self.id, &id);
         // The broker only knows subscriptions this session counted in; saturate all the same.
         self.subscriptions = self.subscriptions.saturating_sub(1);
         if !self.shared.listeners.is_empty() {
