@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::conn::Transport;
 use crate::net::SourceAddrs;
 use crate::payload::MIN_TAGGED_SIZE;
+use crate::sockjs::Transport as SockjsTransport;
 
 /// Load generator for stompede: STOMP 1.2 over WebSocket and SockJS, plain SockJS, and raw
 /// WebSocket echo.
@@ -55,10 +56,10 @@ pub(crate) enum Scenario {
     /// Plain SockJS (no STOMP), over the websocket or xhr-streaming transport, for comparing
     /// SockJS servers. Reports deliveries per second, loss and end-to-end latency of the
     /// messages sent during `--duration` (after `--warmup`).
-    SockjsBroadcast(crate::sockjs::BroadcastArgs),
+    SockjsBroadcast(SockjsBroadcastArgs),
     /// SockJS echo: N sessions each sending a message, waiting for its echo, and sending the
     /// next; reports round trips per second and their latency.
-    SockjsEcho(crate::sockjs::EchoArgs),
+    SockjsEcho(SockjsEchoArgs),
 }
 
 /// Where the STOMP scenarios connect, and how.
@@ -94,16 +95,6 @@ pub(crate) struct FanoutArgs {
     /// Messages per second across all publishers; 0 sends as fast as the in-flight window allows.
     #[arg(long, default_value_t = 0.0)]
     pub(crate) rate: f64,
-    /// Length of the measured window, after the warm-up (e.g. `10s`, `500ms`, `2m`).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Publishing time before the measured window; its messages are delivered but not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
-    /// New subscriber connections per second; 0 opens them as fast as possible (at most 64
-    /// handshakes at a time).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) connections_per_second: u32,
     /// Bound on messages in flight. Every 100th SEND carries a `receipt` header, and a
     /// publisher pauses while this many of its SENDs are unconfirmed. With `--rate 0`,
     /// publishers also pause while the average subscriber is this many messages behind, so
@@ -111,16 +102,16 @@ pub(crate) struct FanoutArgs {
     /// (a deeper window adds queueing latency, not throughput).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_in_flight: u32,
-    /// How long subscribers may take to connect and get their SUBSCRIBE receipt.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long to wait after publishing stops for deliveries still in flight.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    #[command(flatten)]
+    pub(crate) open: OpenArgs,
 }
 
 /// Arguments of the `rooms` scenario.
 #[derive(Debug, Clone, Args)]
+// A thousand users take longer to join than a few subscribers.
+#[command(mut_arg("setup_timeout", |a| a.default_value("60s")))]
 pub(crate) struct RoomsArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
@@ -139,24 +130,13 @@ pub(crate) struct RoomsArgs {
     /// Topic prefix: room `r` is `<prefix><r>`.
     #[arg(long, default_value = "/topic/room.")]
     pub(crate) room_prefix: String,
-    /// Length of the measured window, after the warm-up.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Talking before the measured window; its messages are delivered but not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
     /// With `--rate 0`: most of a user's own messages not yet delivered back to it.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_in_flight: u32,
-    /// New connections per second; 0 opens them as fast as possible (64 at a time).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) connections_per_second: u32,
-    /// How long the users may take to connect and subscribe.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long to wait after sending stops for deliveries still in flight.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    #[command(flatten)]
+    pub(crate) open: OpenArgs,
 }
 
 /// Arguments of the `queue` scenario.
@@ -186,26 +166,15 @@ pub(crate) struct QueueArgs {
     /// Name of the prefetch header (RabbitMQ's `prefetch-count` by default).
     #[arg(long, default_value = "prefetch-count")]
     pub(crate) prefetch_header: String,
-    /// Length of the measured window, after the warm-up.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Producing before the measured window; its messages are consumed but not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
     /// Bound on work in flight: every 100th SEND asks for a receipt and a producer pauses
     /// while this many SENDs are unconfirmed; with `--rate 0`, producers also pause while
     /// this many messages are produced and not yet consumed.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_in_flight: u32,
-    /// New consumer connections per second; 0 opens them as fast as possible.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) connections_per_second: u32,
-    /// How long the connections may take to open and subscribe.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long to wait after producing stops for the last messages to be consumed.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    #[command(flatten)]
+    pub(crate) open: OpenArgs,
 }
 
 /// Arguments of the `echo` scenario.
@@ -221,25 +190,16 @@ pub(crate) struct EchoArgs {
     /// Message size in bytes (at least 24: it starts with its send timestamp).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
     pub(crate) size: u32,
-    /// Length of the measured window, after the warm-up.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Round trips before the measured window, not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
-    /// New connections per second; 0 opens them as fast as possible.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) connections_per_second: u32,
-    /// How long the connections may take to open.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long a round trip begun in the window may take to finish after it.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    #[command(flatten)]
+    pub(crate) open: OpenArgs,
 }
 
 /// Arguments of the `idle` scenario.
 #[derive(Debug, Clone, Args)]
+// Tens of thousands of sessions take minutes to open; those not open by then count as failed.
+#[command(mut_arg("setup_timeout", |a| a.default_value("300s")))]
 pub(crate) struct IdleArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
@@ -264,11 +224,89 @@ pub(crate) struct IdleArgs {
     /// session, once all are open, and at the end of the hold.
     #[arg(long)]
     pub(crate) server_pid: Option<u32>,
-    /// New sessions per second; 0 opens them as fast as possible (64 at a time).
+    #[command(flatten)]
+    pub(crate) open: OpenArgs,
+}
+
+/// The measured window, shared by every scenario that sends: a warm-up whose messages are
+/// delivered but not counted, the window, and a drain for what is still in flight after it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WindowArgs {
+    /// Length of the measured window, after the warm-up (e.g. `10s`, `500ms`, `2m`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// Sending before the measured window; its messages are delivered but not counted.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) warmup: Duration,
+    /// How long to wait after sending stops for deliveries (or a round trip begun in the
+    /// window) still in flight; what has not arrived by then is reported as in flight.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
+}
+
+/// How connections are opened before the run.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct OpenArgs {
+    /// New connections per second; 0 opens them as fast as possible (at most 64 handshakes
+    /// at a time).
     #[arg(long, default_value_t = 0)]
     pub(crate) connections_per_second: u32,
-    /// Sessions not open by then count as failed.
-    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    /// How long the connections may take to open (and subscribe).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
+}
+
+/// Arguments of the `sockjs-broadcast` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SockjsBroadcastArgs {
+    /// SockJS endpoint whose every message goes to every open session (`/broadcast` of
+    /// stompede's sockjs_test_server example and of benches/sockjs-node).
+    #[arg(long, default_value = "http://127.0.0.1:8081/broadcast")]
+    pub(crate) url: String,
+    /// Transport of every session.
+    #[arg(long, value_enum, default_value_t = SockjsTransport::Websocket)]
+    pub(crate) transport: SockjsTransport,
+    /// Sessions, all receiving; session 0 is also the sender (so each message is expected
+    /// `--sessions` times, the sender's own copy included).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sessions: u32,
+    /// Messages per second; 0 sends as fast as the backlog bound allows.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
+    /// Message size in bytes. The message starts with its send timestamp, so at least 24.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
+    pub(crate) size: u32,
+    /// With `--rate 0`: the sender pauses while the average session is this many messages
+    /// behind it, so that max mode measures delivery rather than how much a server buffers
+    /// (a deeper window adds queueing latency, not throughput).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_in_flight: u32,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    /// How long the sessions may take to open (`o` frame received).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub(crate) setup_timeout: Duration,
+}
+
+/// Arguments of the `sockjs-echo` scenario.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SockjsEchoArgs {
+    /// SockJS endpoint that sends every message back to its sender.
+    #[arg(long, default_value = "http://127.0.0.1:8081/echo")]
+    pub(crate) url: String,
+    /// Transport of every session.
+    #[arg(long, value_enum, default_value_t = SockjsTransport::Websocket)]
+    pub(crate) transport: SockjsTransport,
+    /// Sessions, each with one message in flight at a time.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sessions: u32,
+    /// Message size in bytes (at least 24: it starts with its send timestamp).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
+    pub(crate) size: u32,
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    /// How long the sessions may take to open.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub(crate) setup_timeout: Duration,
 }
 
@@ -349,8 +387,10 @@ mod tests {
             panic!("fanout parses as the fanout scenario");
         };
         assert_eq!(args.subscribers, 10);
-        assert_eq!(args.duration, Duration::from_secs(3));
-        assert_eq!(args.warmup, Duration::from_secs(2));
+        assert_eq!(args.window.duration, Duration::from_secs(3));
+        assert_eq!(args.window.warmup, Duration::from_secs(2));
+        assert_eq!(args.window.drain_timeout, Duration::from_secs(5));
+        assert_eq!(args.open.setup_timeout, Duration::from_secs(30));
         assert_eq!(args.target.transport, Transport::Websocket);
         assert!(Cli::try_parse_from(["stompede-loadgen", "fanout", "--size", "8"]).is_err());
     }
@@ -397,6 +437,7 @@ mod tests {
             panic!("rooms");
         };
         assert_eq!((rooms.rooms, rooms.users, rooms.rate), (3, 4, 0.5));
+        assert_eq!(rooms.open.setup_timeout, Duration::from_secs(60));
         let cli = Cli::try_parse_from(["stompede-loadgen", "rooms", "--room-size", "7"])
             .expect("--room-size is --users");
         assert!(matches!(
@@ -443,6 +484,7 @@ mod tests {
         assert_eq!(idle.sessions, 20_000);
         assert_eq!(idle.hold, Duration::from_secs(60));
         assert_eq!(idle.server_pid, Some(1234));
+        assert_eq!(idle.open.setup_timeout, Duration::from_secs(300));
         assert_eq!(idle.source_addrs.to_string(), "127.0.0.2-127.0.0.100");
         let cli = Cli::try_parse_from(["stompede-loadgen", "echo", "--connections", "7"])
             .expect("valid echo");

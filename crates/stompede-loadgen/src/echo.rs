@@ -20,12 +20,13 @@ use tokio_tungstenite::MaybeTlsStream;
 
 use crate::cli::EchoArgs;
 use crate::conn::WsStream;
-use crate::cpu::{cpu_over_window, window_cpu};
+use crate::cpu::cpu_over_window;
 use crate::fanout::CLOSE_TIMEOUT;
 use crate::payload::write_timestamp;
-use crate::report::{EchoReport, Endings, Latency, ToolCpu};
+use crate::progress::Progress;
+use crate::report::{close_reason, EchoEnd, EchoReport, EchoTally, EchoTotals, Run};
 use crate::setup::Pacer;
-use crate::stats::{duration_ns, Stats};
+use crate::stats::Stats;
 
 /// Bytes read from the socket at once (tungstenite zero-fills its read buffer; see `conn/mod.rs`).
 const READ_BUFFER: usize = 8 * 1024;
@@ -51,8 +52,8 @@ pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoRep
     let stats = Arc::new(Stats::new(shards));
     eprintln!("opening {} connections to {}", args.connections, args.url);
 
-    let deadline = Instant::now() + args.setup_timeout;
-    let mut pacer = Pacer::new(args.connections_per_second);
+    let deadline = Instant::now() + args.open.setup_timeout;
+    let mut pacer = Pacer::new(args.open.connections_per_second);
     let mut opening = JoinSet::new();
     for index in 0..args.connections {
         let permit = pacer.ready().await;
@@ -88,18 +89,22 @@ pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoRep
     }
     eprintln!("  open {open_count}/{}", args.connections);
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (_, _, measure_until) = stats.start_window(window.warmup, window.duration);
     // A round trip begun in the window may finish this late; later is a stall.
-    let give_up = Instant::from_std(stats.instant_at(measure_until)) + args.drain_timeout;
+    let give_up = Instant::from_std(stats.instant_at(measure_until)) + window.drain_timeout;
     eprintln!(
         "echoing for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
-    let progress = tokio::spawn(progress(stats.clone(), args.connections));
+    let progress = Progress::new(
+        stats.clone(),
+        "round trips",
+        "connections",
+        args.connections,
+    )
+    .spawn();
     let size = args.size as usize;
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -107,34 +112,29 @@ pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoRep
         .enumerate()
         .map(|(index, ws)| tokio::spawn(echo(index, ws, stats.clone(), size, give_up)))
         .collect();
-    let mut endings = Endings::default();
-    let mut mismatches = 0;
-    let mut alive = 0;
-    for task in tasks {
-        let report = task.await.context("connection task failed")?;
-        mismatches += report.mismatches;
-        match report.ended {
-            None => alive += 1,
-            Some((key, detail)) => endings.add(key, || detail),
-        }
+    let mut totals = EchoTotals::new();
+    for (index, task) in tasks.into_iter().enumerate() {
+        let tally = task.await.context("connection task failed")?;
+        totals.add(&format!("connection {index}"), tally);
     }
     progress.abort();
     Ok(EchoReport {
-        url: args.url,
-        connections: u64::from(args.connections),
-        size: u64::from(args.size),
-        duration: args.duration,
-        warmup: args.warmup,
-        round_trips: stats.delivered_measured.load(Relaxed),
+        scenario: "echo",
+        run: Run::finish(
+            (args.url.clone(), None),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
+        noun: "connections",
+        count: u64::from(args.connections),
         sent: stats.sent.load(Relaxed),
-        mismatches,
-        connections_alive: alive,
-        endings,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            cores: window_cpu(&stats, tool_cpu).await,
-            threads: shards,
-        },
+        round_trips: stats.delivered_measured.load(Relaxed),
+        totals,
+        sockjs: None,
     })
 }
 
@@ -155,14 +155,6 @@ async fn open(url: &str, authority: &str) -> anyhow::Result<WsStream> {
     Ok(ws)
 }
 
-/// What one connection saw.
-#[derive(Debug, Default)]
-struct ConnectionReport {
-    mismatches: u64,
-    /// How it ended early, if it did: the kind and the detail.
-    ended: Option<(String, String)>,
-}
-
 /// One connection: send, wait for the echo, repeat until the window is over.
 async fn echo(
     index: usize,
@@ -170,10 +162,10 @@ async fn echo(
     stats: Arc<Stats>,
     size: usize,
     give_up: Instant,
-) -> ConnectionReport {
+) -> EchoTally {
     let shard = index % stats.shards();
     let (_, until) = stats.window();
-    let mut report = ConnectionReport::default();
+    let mut tally = EchoTally::default();
     let mut scratch = BytesMut::with_capacity(size);
     let ended = loop {
         let ts = stats.now_ns();
@@ -186,82 +178,75 @@ async fn echo(
         let sent = scratch.split().freeze();
         // Digits and `x` are ASCII, so this is always text.
         let Ok(text) = Utf8Bytes::try_from(sent.clone()) else {
-            break Some(("not-utf8".to_owned(), "message is not UTF-8".to_owned()));
+            break Some(closed("not-utf8", "not-utf8", "message is not UTF-8"));
         };
         stats.sent.fetch_add(1, Relaxed);
+        let measured = stats.is_measured(ts);
+        tally.sent_measured += u64::from(measured);
         let round_trip = async {
             ws.send(Message::Text(text))
                 .await
-                .map_err(|e| ("send-error".to_owned(), e.to_string()))?;
+                .map_err(|e| closed("send-error", "send-error", &e.to_string()))?;
             loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(echo))) => return Ok(echo.as_bytes() == &sent[..]),
                     Some(Ok(Message::Binary(echo))) => return Ok(echo == sent),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Close(frame))) => {
-                        let code = frame.map_or_else(
-                            || "no-code".to_owned(),
-                            |f| u16::from(f.code).to_string(),
+                        let (key, reason) = frame.map_or_else(
+                            || ("no-code".to_owned(), "no-code".to_owned()),
+                            |f| {
+                                let code = u16::from(f.code);
+                                (code.to_string(), close_reason(code, &f.reason))
+                            },
                         );
-                        return Err((code.clone(), format!("closed by the server ({code})")));
+                        let detail = format!("closed by the server ({reason})");
+                        return Err(closed(&key, &reason, &detail));
                     }
-                    Some(Err(e)) => return Err(("transport-error".to_owned(), e.to_string())),
-                    None => return Err(("eof".to_owned(), "connection ended".to_owned())),
+                    Some(Err(e)) => {
+                        return Err(closed("transport-error", "transport-error", &e.to_string()))
+                    }
+                    None => return Err(closed("eof", "eof", "connection ended")),
                 }
             }
         };
         let equal = match time::timeout_at(give_up, round_trip).await {
             Ok(Ok(equal)) => equal,
             Ok(Err(ended)) => break Some(ended),
-            Err(_) => {
-                break Some((
-                    "stalled".to_owned(),
-                    "no echo before the drain timeout".to_owned(),
-                ))
-            }
+            Err(_) => break Some(EchoEnd::Stalled),
         };
         let now = stats.now_ns();
         stats.delivered.fetch_add(1, Relaxed);
+        tally.echoed_measured += u64::from(measured);
         if !equal {
-            report.mismatches += 1;
+            tally.mismatches += 1;
             continue;
         }
-        if stats.is_measured(ts) {
+        if measured {
             stats.delivered_measured.fetch_add(1, Relaxed);
             stats.record_latency(shard, now.saturating_sub(ts) / 1_000);
         }
     };
     match ended {
-        Some((key, detail)) => {
+        Some(ended) => {
             stats.closed_subscribers.fetch_add(1, Relaxed);
-            report.ended = Some((key, format!("connection {index}: {detail}")));
+            if matches!(ended, EchoEnd::Closed { .. }) {
+                stats.closed_connections.fetch_add(1, Relaxed);
+            }
+            tally.ended = Some(ended);
         }
         None => {
             let _ = time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
         }
     }
-    report
+    tally
 }
 
-/// Prints one line per second on stderr until aborted.
-async fn progress(stats: Arc<Stats>, connections: u32) {
-    let start = Instant::now();
-    let mut ticker = time::interval_at(
-        start + std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(1),
-    );
-    let mut echoed = 0;
-    loop {
-        ticker.tick().await;
-        let now_echoed = stats.delivered.load(Relaxed);
-        eprintln!(
-            "[{:>4}s {}] round trips {}/s  p99 {}  connections {}/{connections}",
-            start.elapsed().as_secs(),
-            stats.phase(),
-            now_echoed - echoed,
-            stats.p99_text(),
-            u64::from(connections) - stats.closed_subscribers.load(Relaxed),
-        );
-        echoed = now_echoed;
+/// A connection the server closed (or that broke).
+fn closed(key: &str, reason: &str, detail: &str) -> EchoEnd {
+    EchoEnd::Closed {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+        detail: detail.to_owned(),
     }
 }

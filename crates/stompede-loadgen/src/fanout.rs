@@ -5,7 +5,6 @@
 //! `--drain-timeout`), close everything, report. One task per connection; publishers have a
 //! second task that reads their receipts (`crate::publish`).
 
-use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -14,17 +13,17 @@ use std::time::Duration;
 use anyhow::Context;
 use stompede_stomp::Command;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
-use tokio::task::JoinHandle;
 use tokio::time::{self, Instant};
 
 use crate::cli::FanoutArgs;
 use crate::conn::{self, Closed, Event, Options, Stomp, Target};
-use crate::cpu::{cpu_over_window, window_cpu};
+use crate::cpu::cpu_over_window;
 use crate::payload::read_timestamp;
+use crate::progress::Progress;
 use crate::publish::{self, Backlog, Plan};
-use crate::report::{FanoutReport, Latency, StompErrors, ToolCpu};
-use crate::setup::{self, Pacer, Ready};
-use crate::stats::{duration_ns, Stats};
+use crate::report::{Deliveries, FanoutReport, Run, Sending, ServerCloses, StompErrors};
+use crate::setup::{self, Ready};
+use crate::stats::{drain, Stats};
 use crate::wire::RawFrame;
 
 /// How long a connection waits for the server to take its close at the end.
@@ -44,7 +43,7 @@ pub(crate) async fn run(args: FanoutArgs, shards: usize) -> anyhow::Result<Fanou
     let stats = Arc::new(Stats::new(shards));
     let destination: Arc<str> = Arc::from(args.destination.as_str());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let setup_deadline = Instant::now() + args.setup_timeout;
+    let setup_deadline = Instant::now() + args.open.setup_timeout;
 
     // Subscribers first: every one must hold its subscription before the first SEND.
     eprintln!(
@@ -55,50 +54,34 @@ pub(crate) async fn run(args: FanoutArgs, shards: usize) -> anyhow::Result<Fanou
         args.destination
     );
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
-    let spawner = tokio::spawn(spawn_subscribers(
+    let setup = SubscriberSetup {
+        target: target.clone(),
+        destination: destination.clone(),
+        stats: stats.clone(),
+        ready: ready_tx,
+        stop: stop_rx,
+    };
+    let spawner = tokio::spawn(setup::spawn_paced(
         args.subscribers,
-        args.connections_per_second,
-        SubscriberSetup {
-            target: target.clone(),
-            destination: destination.clone(),
-            stats: stats.clone(),
-            ready: ready_tx,
-            stop: stop_rx,
-        },
+        args.open.connections_per_second,
+        move |index, permit| tokio::spawn(subscribe(index, setup.clone(), permit)),
     ));
-    if let Err(e) = setup::wait_ready(
+    let subscribers = setup::spawned_ready(
+        spawner,
         &mut ready_rx,
         u64::from(args.subscribers),
         setup_deadline,
-        "subscribed",
     )
-    .await
-    {
-        let _ = stop_tx.send(true);
-        spawner.abort();
-        return Err(e);
-    }
-    let subscribers = spawner.await.context("subscriber spawner failed")?;
-
+    .await?;
     // Publishers: connected before the clock starts, so the warm-up is all publishing.
-    let mut publisher_conns = Vec::with_capacity(args.publishers as usize);
-    for index in 0..args.publishers {
-        let stomp = time::timeout_at(setup_deadline, conn::open(&target, Options::default()))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("publisher {index}: no CONNECTED within the setup timeout")
-            })?
-            .with_context(|| format!("publisher {index}"))?;
-        publisher_conns.push(stomp);
-    }
+    let publisher_conns =
+        setup::open_senders(&target, args.publishers, setup_deadline, "publisher").await?;
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (start, _, measure_until) = stats.start_window(window.warmup, window.duration);
     eprintln!(
         "publishing for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
     let plan = Arc::new(Plan::new(
@@ -125,89 +108,74 @@ pub(crate) async fn run(args: FanoutArgs, shards: usize) -> anyhow::Result<Fanou
             ))
         })
         .collect();
-    let progress = tokio::spawn(progress(stats.clone(), args.subscribers));
+    let progress = Progress::new(stats.clone(), "delivered", "subscribers", args.subscribers)
+        .sent("sent")
+        .spawn();
 
-    let mut close_codes = BTreeMap::new();
+    let mut closes = ServerCloses::default();
     let mut errors = StompErrors::default();
     for handle in publishers {
         let report = handle.await.context("publisher task failed")?;
-        if let Some(closed) = report.closed {
-            *close_codes.entry(closed.to_string()).or_insert(0) += 1;
+        if let Some(closed) = &report.closed {
+            closes.add_stomp(None, closed, &report.errors);
         }
         errors.merge(report.errors);
     }
 
     // Drain: every subscriber still connected should get every measured message.
-    let drain_deadline = Instant::now() + args.drain_timeout;
-    let drained = loop {
+    let drained = drain(window.drain_timeout, || {
         let alive = u64::from(args.subscribers) - stats.closed_subscribers.load(Relaxed);
         let want = stats.sent_measured.load(Relaxed) * alive;
         let got =
             stats.delivered_measured.load(Relaxed) - stats.delivered_measured_closed.load(Relaxed);
-        if got >= want {
-            break true;
-        }
-        if Instant::now() >= drain_deadline {
-            break false;
-        }
-        time::sleep(Duration::from_millis(10)).await;
-    };
+        got >= want
+    })
+    .await;
     progress.abort();
     let _ = stop_tx.send(true);
 
+    let sent_measured = stats.sent_measured.load(Relaxed);
+    let mut deliveries = Deliveries {
+        drained,
+        ..Deliveries::default()
+    };
     let mut alive = 0;
-    let mut delivered = 0;
-    let mut delivered_to_closed = 0;
     let mut unmeasured = 0;
     for handle in subscribers {
         let report = handle.await.context("subscriber task failed")?;
-        match report.closed {
-            None => {
-                alive += 1;
-                delivered += report.measured;
-            }
-            Some(closed) => {
-                *close_codes.entry(closed.to_string()).or_insert(0) += 1;
-                delivered_to_closed += report.measured;
-            }
+        deliveries.add_receiver(sent_measured, report.measured, report.closed.is_some());
+        match &report.closed {
+            None => alive += 1,
+            Some(closed) => closes.add_stomp(None, closed, &report.errors),
         }
         unmeasured += report.unmeasured;
         errors.merge(report.errors);
     }
 
-    let sent_measured = stats.sent_measured.load(Relaxed);
-    let last = stats.last_delivery.load(Relaxed);
-    let delivered_all = delivered + delivered_to_closed;
-    let delivered_per_sec = if last > measure_from {
-        delivered_all as f64 / ((last - measure_from) as f64 / 1e9)
-    } else {
-        0.0
-    };
     Ok(FanoutReport {
-        url: target.url().to_owned(),
-        transport: target.transport(),
+        run: Run::finish(
+            (target.url().to_owned(), Some(target.transport().as_str())),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
         subscribers: u64::from(args.subscribers),
         publishers: u64::from(args.publishers),
-        size: u64::from(args.size),
-        rate: args.rate,
-        duration: args.duration,
-        warmup: args.warmup,
-        sent: stats.sent.load(Relaxed),
-        sent_measured,
-        subscribers_alive: alive,
-        expected: sent_measured * alive,
-        delivered,
-        delivered_to_closed,
-        unmeasured_deliveries: unmeasured,
-        delivered_per_sec,
-        close_codes,
-        errors,
-        drained,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            cores: window_cpu(&stats, tool_cpu).await,
-            threads: shards,
+        sending: Sending {
+            total: stats.sent.load(Relaxed),
+            measured: sent_measured,
+            wanted: args.rate,
         },
+        subscribers_alive: alive,
+        delivered_per_sec: stats
+            .delivered_per_sec(deliveries.received + deliveries.received_by_closed),
+        deliveries,
+        unmeasured_deliveries: unmeasured,
+        closes,
+        errors,
     })
 }
 
@@ -234,21 +202,6 @@ struct SubscriberReport {
     /// How the server ended the connection, if it did before the run was over.
     closed: Option<Closed>,
     errors: StompErrors,
-}
-
-/// Starts the subscriber tasks, paced by `per_second` or by a concurrency bound.
-async fn spawn_subscribers(
-    count: u32,
-    per_second: u32,
-    setup: SubscriberSetup,
-) -> Vec<JoinHandle<SubscriberReport>> {
-    let mut pacer = Pacer::new(per_second);
-    let mut handles = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let permit = pacer.ready().await;
-        handles.push(tokio::spawn(subscribe(index, setup.clone(), permit)));
-    }
-    handles
 }
 
 /// One subscriber: connect, SUBSCRIBE with a receipt, then count and time MESSAGE frames until
@@ -341,28 +294,4 @@ fn on_message(frame: &RawFrame, stats: &Stats, shard: usize, report: &mut Subscr
     stats.delivered_measured.fetch_add(1, Relaxed);
     stats.last_delivery.fetch_max(now, Relaxed);
     stats.record_latency(shard, now.saturating_sub(ts) / 1_000);
-}
-
-/// Prints one line per second on stderr until aborted.
-async fn progress(stats: Arc<Stats>, subscribers: u32) {
-    let start = Instant::now();
-    let mut ticker = time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let (mut sent, mut delivered) = (0, 0);
-    loop {
-        ticker.tick().await;
-        let now_sent = stats.sent.load(Relaxed);
-        let now_delivered = stats.delivered.load(Relaxed);
-        eprintln!(
-            "[{:>4}s {}] sent {}/s  delivered {}/s  p99 {}  closed {} (subscribers {}/{})",
-            start.elapsed().as_secs(),
-            stats.phase(),
-            now_sent - sent,
-            now_delivered - delivered,
-            stats.p99_text(),
-            stats.closed_connections.load(Relaxed),
-            u64::from(subscribers) - stats.closed_subscribers.load(Relaxed),
-            subscribers,
-        );
-        (sent, delivered) = (now_sent, now_delivered);
-    }
 }

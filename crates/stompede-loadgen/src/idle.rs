@@ -24,7 +24,7 @@ use crate::cpu::{cpu_over_window, window_cpu};
 use crate::fanout::CLOSE_TIMEOUT;
 use crate::memory::{self, Resident};
 use crate::net;
-use crate::report::{Endings, IdleReport, ServerMemory, StompErrors, ToolCpu};
+use crate::report::{Endings, IdleReport, ServerCloses, ServerMemory, StompErrors, ToolCpu};
 use crate::setup::Pacer;
 use crate::stats::{duration_ns, Stats};
 
@@ -95,7 +95,7 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
     let (stop_tx, stop_rx) = watch::channel(false);
     let (opened_tx, mut opened_rx) = mpsc::unbounded_channel();
     let open_started = Instant::now();
-    let deadline = open_started + args.setup_timeout;
+    let deadline = open_started + args.open.setup_timeout;
     let shared = Shared {
         target: target.clone(),
         destination: Arc::from(args.destination.as_str()),
@@ -107,7 +107,7 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
     };
     let spawner = tokio::spawn(spawn_sessions(
         args.sessions,
-        args.connections_per_second,
+        args.open.connections_per_second,
         sources,
         shared,
     ));
@@ -146,7 +146,7 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
         failures.add("setup-timeout".to_owned(), || {
             format!(
                 "not opened within --setup-timeout ({:?})",
-                args.setup_timeout
+                args.open.setup_timeout
             )
         });
     }
@@ -197,7 +197,7 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
     eprintln!("closing");
     let _ = stop_tx.send(true);
     let tasks = spawner.await.context("session spawner failed")?;
-    let mut close_codes = std::collections::BTreeMap::new();
+    let mut closes = ServerCloses::default();
     let mut errors = StompErrors::default();
     let (mut alive, mut messages, mut heartbeats_sent) = (0, 0, 0);
     for task in tasks {
@@ -210,9 +210,9 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
         if !report.opened {
             continue;
         }
-        match report.closed {
+        match &report.closed {
             None => alive += 1,
-            Some(closed) => *close_codes.entry(closed.to_string()).or_insert(0) += 1,
+            Some(closed) => closes.add_stomp(None, closed, &report.errors),
         }
         messages += report.messages;
         heartbeats_sent += report.heartbeats_sent;
@@ -230,7 +230,7 @@ pub(crate) async fn run(args: IdleArgs, shards: usize) -> anyhow::Result<IdleRep
         heartbeat: args.heartbeat,
         source_addrs: sources.map(|range| (range, net::range_len(range))),
         alive,
-        close_codes,
+        closes,
         messages,
         heartbeats_sent,
         errors,

@@ -14,7 +14,9 @@
 //!
 //! - `cli`: arguments. `cpu`, `memory`: CPU time and resident memory from procfs. `limits`:
 //!   the open files limit. `payload`: timestamped, tagged bodies. `stats`: shared counters and
-//!   histograms. `report`: the final figures, one file per scenario.
+//!   histograms, the measured window and the drain. `progress`: the once-a-second line.
+//!   `report`: the final figures, one file per scenario, with the loss account every scenario
+//!   reports alike (`report/account.rs`).
 //! - `net`: TCP connects from chosen source addresses. `setup`: pacing connection attempts and
 //!   waiting for them. `wire`: STOMP frames located in received bytes (the light receive path).
 //!   `conn`: one STOMP connection over WebSocket or SockJS (websocket, xhr-streaming,
@@ -35,6 +37,7 @@ mod limits;
 mod memory;
 mod net;
 mod payload;
+mod progress;
 mod publish;
 mod queue;
 mod report;

@@ -6,28 +6,26 @@
 //! from a duplicate (a redelivery of a message some consumer already saw) with one bit per
 //! message, and loss is produced − consumed, counted on first deliveries only.
 
-use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::Context;
 use bytes::BytesMut;
 use stompede_stomp::{encode_parts, Command, Version};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
-use tokio::task::JoinHandle;
 use tokio::time::{self, Instant};
 
 use crate::cli::QueueArgs;
 use crate::conn::{self, Closed, Event, Options, Stomp, Target, Writer};
-use crate::cpu::{cpu_over_window, window_cpu};
+use crate::cpu::cpu_over_window;
 use crate::fanout::CLOSE_TIMEOUT;
 use crate::payload::{read_tag, read_timestamp};
+use crate::progress::Progress;
 use crate::publish::{self, Backlog, Plan};
-use crate::report::{Latency, QueueReport, StompErrors, ToolCpu};
-use crate::setup::{self, Pacer, Ready};
-use crate::stats::{duration_ns, Stats};
+use crate::report::{Deliveries, QueueReport, Run, Sending, ServerCloses, StompErrors};
+use crate::setup::{self, Ready};
+use crate::stats::{drain, Stats};
 use crate::wire::RawFrame;
 
 /// Which messages some consumer has received: one bit per (producer, sequence).
@@ -142,7 +140,7 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
     let destination: Arc<str> = Arc::from(args.destination.as_str());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
-    let deadline = Instant::now() + args.setup_timeout;
+    let deadline = Instant::now() + args.open.setup_timeout;
     eprintln!(
         "opening {} consumers and {} producers to {} over {} ({})",
         args.consumers,
@@ -162,45 +160,36 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
         ready: ready_tx,
         stop: stop_rx,
     };
-    let spawner = tokio::spawn(spawn_consumers(
+    let spawner = tokio::spawn(setup::spawn_paced(
         args.consumers,
-        args.connections_per_second,
-        shared,
+        args.open.connections_per_second,
+        move |index, permit| tokio::spawn(consume(index, shared.clone(), permit)),
     ));
-    if let Err(e) = setup::wait_ready(
-        &mut ready_rx,
-        u64::from(args.consumers),
-        deadline,
-        "subscribed",
-    )
-    .await
-    {
-        let _ = stop_tx.send(true);
-        spawner.abort();
-        return Err(e);
-    }
-    let consumers = spawner.await.context("consumer spawner failed")?;
-    let mut producer_conns = Vec::with_capacity(args.producers as usize);
-    for index in 0..args.producers {
-        let stomp = time::timeout_at(deadline, conn::open(&target, Options::default()))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("producer {index}: no CONNECTED within the setup timeout")
-            })?
-            .with_context(|| format!("producer {index}"))?;
-        producer_conns.push(stomp);
-    }
+    let consumers =
+        setup::spawned_ready(spawner, &mut ready_rx, u64::from(args.consumers), deadline).await?;
+    let producer_conns = setup::open_senders(&target, args.producers, deadline, "producer").await?;
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (start, _, measure_until) = stats.start_window(window.warmup, window.duration);
     eprintln!(
         "publishing for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
-    let progress = tokio::spawn(progress(stats.clone(), counts.clone(), args.consumers));
+    let progress = Progress::new(stats.clone(), "consumed", "consumers", args.consumers)
+        .sent("produced")
+        .extra({
+            let counts = counts.clone();
+            move |stats| {
+                let backlog = stats
+                    .sent
+                    .load(Relaxed)
+                    .saturating_sub(stats.delivered.load(Relaxed));
+                let duplicates = counts.duplicates.load(Relaxed);
+                format!("backlog {backlog}  duplicates {duplicates}")
+            }
+        })
+        .spawn();
     let plan = Arc::new(Plan::new(
         start,
         measure_until,
@@ -226,13 +215,13 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
             ))
         })
         .collect();
-    let mut close_codes = BTreeMap::new();
+    let mut closes = ServerCloses::default();
     let mut errors = StompErrors::default();
     let mut unconfirmed_producers = 0;
     for handle in producers {
         let report = handle.await.context("producer task failed")?;
-        if let Some(closed) = report.closed {
-            *close_codes.entry(format!("producer-{closed}")).or_insert(0) += 1;
+        if let Some(closed) = &report.closed {
+            closes.add_stomp(Some("producer"), closed, &report.errors);
         }
         if !report.confirmed {
             unconfirmed_producers += 1;
@@ -241,16 +230,10 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
     }
 
     // Drain: every measured message should be consumed once.
-    let drain_deadline = Instant::now() + args.drain_timeout;
-    let drained = loop {
-        if stats.delivered_measured.load(Relaxed) >= stats.sent_measured.load(Relaxed) {
-            break true;
-        }
-        if Instant::now() >= drain_deadline {
-            break false;
-        }
-        time::sleep(Duration::from_millis(10)).await;
-    };
+    let drained = drain(window.drain_timeout, || {
+        stats.delivered_measured.load(Relaxed) >= stats.sent_measured.load(Relaxed)
+    })
+    .await;
     progress.abort();
     let _ = stop_tx.send(true);
 
@@ -258,36 +241,42 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
     let mut consumers_closed = 0;
     for handle in consumers {
         let report = handle.await.context("consumer task failed")?;
-        if let Some(closed) = report.closed {
+        if let Some(closed) = &report.closed {
             consumers_closed += 1;
-            *close_codes.entry(format!("consumer-{closed}")).or_insert(0) += 1;
+            closes.add_stomp(Some("consumer"), closed, &report.errors);
         }
         per_consumer.push(report.consumed);
         errors.merge(report.errors);
     }
-    let last = stats.last_delivery.load(Relaxed);
-    let consumed_measured = stats.delivered_measured.load(Relaxed);
-    let consumed_per_sec = if last > measure_from {
-        consumed_measured as f64 / ((last - measure_from) as f64 / 1e9)
-    } else {
-        0.0
+    // Each measured message is owed once to the queue, whichever consumer takes it.
+    let deliveries = Deliveries {
+        expected: stats.sent_measured.load(Relaxed),
+        received: stats.delivered_measured.load(Relaxed),
+        drained,
+        ..Deliveries::default()
     };
     Ok(QueueReport {
-        url: target.url().to_owned(),
-        transport: target.transport(),
+        run: Run::finish(
+            (target.url().to_owned(), Some(target.transport().as_str())),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
         destination: args.destination,
         producers: u64::from(args.producers),
         consumers: u64::from(args.consumers),
         prefetch: args.prefetch,
-        size: u64::from(args.size),
-        rate: args.rate,
-        duration: args.duration,
-        warmup: args.warmup,
-        produced: stats.sent.load(Relaxed),
-        produced_measured: stats.sent_measured.load(Relaxed),
+        producing: Sending {
+            total: stats.sent.load(Relaxed),
+            measured: deliveries.expected,
+            wanted: args.rate,
+        },
         consumed: stats.delivered.load(Relaxed),
-        consumed_measured,
-        consumed_per_sec,
+        consumed_per_sec: stats.delivered_per_sec(deliveries.received),
+        deliveries,
         duplicates: counts.duplicates.load(Relaxed),
         redelivered: counts.redelivered.load(Relaxed),
         foreign: counts.foreign.load(Relaxed),
@@ -297,30 +286,9 @@ pub(crate) async fn run(args: QueueArgs, shards: usize) -> anyhow::Result<QueueR
         per_consumer_max: per_consumer.iter().copied().max().unwrap_or(0),
         consumers_closed,
         unconfirmed_producers,
-        close_codes,
+        closes,
         errors,
-        drained,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            cores: window_cpu(&stats, tool_cpu).await,
-            threads: shards,
-        },
     })
-}
-
-/// Starts the consumer tasks, paced like connection attempts.
-async fn spawn_consumers(
-    count: u32,
-    per_second: u32,
-    shared: Shared,
-) -> Vec<JoinHandle<ConsumerReport>> {
-    let mut pacer = Pacer::new(per_second);
-    let mut handles = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let permit = pacer.ready().await;
-        handles.push(tokio::spawn(consume(index, shared.clone(), permit)));
-    }
-    handles
 }
 
 /// One consumer: subscribe, then take, time and ACK messages until the run stops.
@@ -402,7 +370,11 @@ async fn consume(
         }
     };
     match closed {
-        Some(closed) => report.closed = Some(closed),
+        Some(closed) => {
+            shared.stats.closed_subscribers.fetch_add(1, Relaxed);
+            shared.stats.closed_connections.fetch_add(1, Relaxed);
+            report.closed = Some(closed);
+        }
         None => {
             let _ = time::timeout(CLOSE_TIMEOUT, writer.close()).await;
         }
@@ -468,29 +440,6 @@ async fn on_frame(
     stats.delivered_measured.fetch_add(1, Relaxed);
     stats.last_delivery.fetch_max(now, Relaxed);
     stats.record_latency(shard, now.saturating_sub(ts) / 1_000);
-}
-
-/// Prints one line per second on stderr until aborted.
-async fn progress(stats: Arc<Stats>, counts: Arc<ConsumerCounts>, consumers: u32) {
-    let start = Instant::now();
-    let mut ticker = time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let (mut sent, mut consumed) = (0, 0);
-    loop {
-        ticker.tick().await;
-        let now_sent = stats.sent.load(Relaxed);
-        let now_consumed = stats.delivered.load(Relaxed);
-        eprintln!(
-            "[{:>4}s {}] produced {}/s  consumed {}/s  backlog {}  p99 {}  duplicates {}  consumers {consumers}",
-            start.elapsed().as_secs(),
-            stats.phase(),
-            now_sent - sent,
-            now_consumed - consumed,
-            now_sent.saturating_sub(now_consumed),
-            stats.p99_text(),
-            counts.duplicates.load(Relaxed),
-        );
-        (sent, consumed) = (now_sent, now_consumed);
-    }
 }
 
 #[cfg(test)]

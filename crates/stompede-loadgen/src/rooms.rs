@@ -8,7 +8,6 @@
 //! reads. In max mode (`--rate 0`) a user sends while fewer than `--max-in-flight` of its own
 //! messages have not come back to it: the own copy closes the loop.
 
-use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -18,18 +17,18 @@ use anyhow::Context;
 use bytes::BytesMut;
 use stompede_stomp::Command;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
-use tokio::task::JoinHandle;
 use tokio::time::{self, Instant, Interval, MissedTickBehavior};
 
 use crate::cli::RoomsArgs;
 use crate::conn::{self, Closed, Event, Options, Stomp, Target, Writer};
-use crate::cpu::{cpu_over_window, window_cpu};
+use crate::cpu::cpu_over_window;
 use crate::fanout::CLOSE_TIMEOUT;
 use crate::payload::{read_tag, read_timestamp};
+use crate::progress::Progress;
 use crate::publish::SendTemplate;
-use crate::report::{Latency, RoomsReport, StompErrors, ToolCpu};
-use crate::setup::{self, Pacer, Ready};
-use crate::stats::{duration_ns, Stats};
+use crate::report::{Deliveries, RoomsReport, Run, Sending, ServerCloses, StompErrors};
+use crate::setup::{self, Ready};
+use crate::stats::{drain, duration_ns, Stats};
 use crate::wire::RawFrame;
 
 /// Per-room counters.
@@ -113,30 +112,26 @@ pub(crate) async fn run(args: RoomsArgs, shards: usize) -> anyhow::Result<RoomsR
         start: start_rx,
         stop: stop_rx,
     };
-    let deadline = Instant::now() + args.setup_timeout;
-    let spawner = tokio::spawn(spawn_users(
-        args.rooms,
-        args.users,
-        args.connections_per_second,
-        shared,
+    let deadline = Instant::now() + args.open.setup_timeout;
+    // Room by room: user `index` is in room `index / users`.
+    let per_room = args.users;
+    let spawner = tokio::spawn(setup::spawn_paced(
+        users,
+        args.open.connections_per_second,
+        move |index, permit| tokio::spawn(user(index, index / per_room, shared.clone(), permit)),
     ));
-    if let Err(e) = setup::wait_ready(&mut ready_rx, u64::from(users), deadline, "subscribed").await
-    {
-        spawner.abort();
-        return Err(e);
-    }
-    let tasks = spawner.await.context("user spawner failed")?;
+    let tasks = setup::spawned_ready(spawner, &mut ready_rx, u64::from(users), deadline).await?;
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (start, _, measure_until) = stats.start_window(window.warmup, window.duration);
     eprintln!(
         "publishing for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
-    let progress = tokio::spawn(progress(stats.clone(), users));
+    let progress = Progress::new(stats.clone(), "delivered", "users", users)
+        .sent("sent")
+        .spawn();
     let _ = start_tx.send(Some(Arc::new(Plan {
         start,
         until: measure_until,
@@ -147,111 +142,65 @@ pub(crate) async fn run(args: RoomsArgs, shards: usize) -> anyhow::Result<RoomsR
     time::sleep_until(Instant::from_std(stats.instant_at(measure_until))).await;
 
     // Drain: every user still connected should get every measured message of its room.
-    let drain_deadline = Instant::now() + args.drain_timeout;
     let per_room = u64::from(args.users);
-    let drained = loop {
+    let drained = drain(window.drain_timeout, || {
         let want: u64 = rooms
             .iter()
             .map(|r| r.sent_measured.load(Relaxed) * (per_room - r.closed.load(Relaxed)))
             .sum();
         let got =
             stats.delivered_measured.load(Relaxed) - stats.delivered_measured_closed.load(Relaxed);
-        if got >= want {
-            break true;
-        }
-        if Instant::now() >= drain_deadline {
-            break false;
-        }
-        time::sleep(Duration::from_millis(10)).await;
-    };
+        got >= want
+    })
+    .await;
     progress.abort();
     let _ = stop_tx.send(true);
 
-    let mut alive_per_room = vec![0u64; args.rooms as usize];
-    let mut close_codes = BTreeMap::new();
+    let mut closes = ServerCloses::default();
     let mut errors = StompErrors::default();
-    let (mut delivered, mut delivered_to_closed, mut unmeasured) = (0, 0, 0);
+    let mut deliveries = Deliveries {
+        drained,
+        ..Deliveries::default()
+    };
+    let (mut alive, mut unmeasured) = (0, 0);
     for task in tasks {
         let report = task.await.context("user task failed")?;
-        match report.closed {
-            None => {
-                alive_per_room[report.room as usize] += 1;
-                delivered += report.measured;
-            }
-            Some(closed) => {
-                *close_codes.entry(closed.to_string()).or_insert(0) += 1;
-                delivered_to_closed += report.measured;
-            }
+        // Every user is owed every measured message of its room.
+        let owed = rooms[report.room as usize].sent_measured.load(Relaxed);
+        deliveries.add_receiver(owed, report.measured, report.closed.is_some());
+        match &report.closed {
+            None => alive += 1,
+            Some(closed) => closes.add_stomp(None, closed, &report.errors),
         }
         unmeasured += report.unmeasured;
         errors.merge(report.errors);
     }
-    let sent_per_room: Vec<u64> = rooms
-        .iter()
-        .map(|r| r.sent_measured.load(Relaxed))
-        .collect();
-    let expected = sent_per_room
-        .iter()
-        .zip(&alive_per_room)
-        .map(|(sent, alive)| sent * alive)
-        .sum();
-    let expected_by_closed = sent_per_room
-        .iter()
-        .zip(&alive_per_room)
-        .map(|(sent, alive)| sent * (per_room - alive))
-        .sum();
-    let last = stats.last_delivery.load(Relaxed);
-    let delivered_per_sec = if last > measure_from {
-        (delivered + delivered_to_closed) as f64 / ((last - measure_from) as f64 / 1e9)
-    } else {
-        0.0
-    };
     Ok(RoomsReport {
-        url: target.url().to_owned(),
-        transport: target.transport(),
+        run: Run::finish(
+            (target.url().to_owned(), Some(target.transport().as_str())),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
         rooms: u64::from(args.rooms),
         users_per_room: per_room,
         rate_per_user: args.rate,
-        size: u64::from(args.size),
-        duration: args.duration,
-        warmup: args.warmup,
-        sent: stats.sent.load(Relaxed),
-        sent_measured: stats.sent_measured.load(Relaxed),
-        users_alive: alive_per_room.iter().sum(),
-        expected,
-        delivered,
-        expected_by_closed,
-        delivered_to_closed,
-        unmeasured,
-        delivered_per_sec,
-        close_codes,
-        errors,
-        drained,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            cores: window_cpu(&stats, tool_cpu).await,
-            threads: shards,
+        sending: Sending {
+            total: stats.sent.load(Relaxed),
+            measured: stats.sent_measured.load(Relaxed),
+            wanted: args.rate * f64::from(users),
         },
+        users_alive: alive,
+        delivered_per_sec: stats
+            .delivered_per_sec(deliveries.received + deliveries.received_by_closed),
+        deliveries,
+        unmeasured,
+        closes,
+        errors,
     })
-}
-
-/// Starts the user tasks, room by room, paced like connection attempts.
-async fn spawn_users(
-    rooms: u32,
-    users: u32,
-    per_second: u32,
-    shared: Shared,
-) -> Vec<JoinHandle<UserReport>> {
-    let mut pacer = Pacer::new(per_second);
-    let mut handles = Vec::with_capacity((rooms * users) as usize);
-    for room in 0..rooms {
-        for member in 0..users {
-            let permit = pacer.ready().await;
-            let index = room * users + member;
-            handles.push(tokio::spawn(user(index, room, shared.clone(), permit)));
-        }
-    }
-    handles
 }
 
 /// One user: join the room, then send and receive until the run stops.
@@ -513,26 +462,4 @@ fn on_frame(frame: &RawFrame, sender: &mut Sender<'_>, shard: usize, report: &mu
     stats.delivered_measured.fetch_add(1, Relaxed);
     stats.last_delivery.fetch_max(now, Relaxed);
     stats.record_latency(shard, now.saturating_sub(ts) / 1_000);
-}
-
-/// Prints one line per second on stderr until aborted.
-async fn progress(stats: Arc<Stats>, users: u32) {
-    let start = Instant::now();
-    let mut ticker = time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let (mut sent, mut delivered) = (0, 0);
-    loop {
-        ticker.tick().await;
-        let now_sent = stats.sent.load(Relaxed);
-        let now_delivered = stats.delivered.load(Relaxed);
-        eprintln!(
-            "[{:>4}s {}] sent {}/s  delivered {}/s  p99 {}  users {}/{users}",
-            start.elapsed().as_secs(),
-            stats.phase(),
-            now_sent - sent,
-            now_delivered - delivered,
-            stats.p99_text(),
-            u64::from(users) - stats.closed_subscribers.load(Relaxed),
-        );
-        (sent, delivered) = (now_sent, now_delivered);
-    }
 }

@@ -1,12 +1,15 @@
-//! Opening a run's connections: pacing the attempts, and waiting until every connection is
-//! ready (connected and subscribed) with a progress line and a deadline.
+//! Opening a run's connections: pacing the attempts, waiting until every connection is ready
+//! (connected and subscribed) with a progress line and a deadline, and opening the senders.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail, Context};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::{self, Instant, Interval, MissedTickBehavior};
+
+use crate::conn::{self, Options, Stomp, Target};
 
 /// Connection attempts in progress at once, so that the server's accept backlog does not
 /// overflow into SYN retries (which add whole seconds).
@@ -41,6 +44,22 @@ impl Pacer {
         // The semaphore is never closed, so acquiring only waits.
         self.opens.clone().acquire_owned().await.ok()
     }
+}
+
+/// Starts `count` connection tasks, `start(index, permit)` each, paced by a [`Pacer`] for
+/// `per_second` attempts a second; a task drops its permit once its connection is open.
+pub(crate) async fn spawn_paced<T>(
+    count: u32,
+    per_second: u32,
+    mut start: impl FnMut(u32, Option<OwnedSemaphorePermit>) -> JoinHandle<T>,
+) -> Vec<JoinHandle<T>> {
+    let mut pacer = Pacer::new(per_second);
+    let mut handles = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let permit = pacer.ready().await;
+        handles.push(start(index, permit));
+    }
+    handles
 }
 
 /// One message per connection task: ready, or why not.
@@ -78,6 +97,49 @@ pub(crate) async fn wait_ready(
     }
     eprintln!("  {what} {done}/{count}");
     Ok(())
+}
+
+/// [`wait_ready`] for the tasks `spawner` starts, then the spawner's result (their handles).
+/// On failure the spawner is stopped; the tasks it started end when the run's stop signal is
+/// dropped.
+///
+/// # Errors
+///
+/// As [`wait_ready`], or the spawner panicked.
+pub(crate) async fn spawned_ready<T>(
+    spawner: JoinHandle<T>,
+    ready: &mut mpsc::UnboundedReceiver<anyhow::Result<()>>,
+    count: u64,
+    deadline: Instant,
+) -> anyhow::Result<T> {
+    if let Err(e) = wait_ready(ready, count, deadline, "subscribed").await {
+        spawner.abort();
+        return Err(e);
+    }
+    spawner.await.context("connection spawner failed")
+}
+
+/// Opens `count` connections that only send (publishers, producers), one after the other, by
+/// `deadline`; `role` names them in errors.
+///
+/// # Errors
+///
+/// One cannot connect, or not by the deadline.
+pub(crate) async fn open_senders(
+    target: &Target,
+    count: u32,
+    deadline: Instant,
+    role: &str,
+) -> anyhow::Result<Vec<Stomp>> {
+    let mut senders = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let stomp = time::timeout_at(deadline, conn::open(target, Options::default()))
+            .await
+            .map_err(|_| anyhow!("{role} {index}: no CONNECTED within the setup timeout"))?
+            .with_context(|| format!("{role} {index}"))?;
+        senders.push(stomp);
+    }
+    Ok(senders)
 }
 
 #[cfg(test)]

@@ -83,6 +83,28 @@ impl Stats {
         self.measure_from.store(from, Relaxed);
     }
 
+    /// Starts the run now: `warmup`, then the measured window of `duration`. Returns the
+    /// start, the window's start and its end, in nanoseconds since the base.
+    pub(crate) fn start_window(&self, warmup: Duration, duration: Duration) -> (u64, u64, u64) {
+        let start = self.now_ns();
+        let from = start + duration_ns(warmup);
+        let until = from + duration_ns(duration);
+        self.set_window(from, until);
+        (start, from, until)
+    }
+
+    /// Measured deliveries per second, all receivers, from the window's start to the latest
+    /// measured delivery.
+    pub(crate) fn delivered_per_sec(&self, delivered: u64) -> f64 {
+        let (from, _) = self.window();
+        let last = self.last_delivery.load(Relaxed);
+        if last > from {
+            delivered as f64 / ((last - from) as f64 / 1e9)
+        } else {
+            0.0
+        }
+    }
+
     /// The measured window, in nanoseconds since the base.
     pub(crate) fn window(&self) -> (u64, u64) {
         (
@@ -152,6 +174,23 @@ impl Stats {
             let _ = merged.add(&*shard);
         }
         merged
+    }
+}
+
+/// Waits, after the senders stopped, until `done` says every delivery owed arrived or
+/// `timeout` passes; returns whether everything arrived.
+pub(crate) async fn drain(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        // Counters are polled: a millisecond-grained wait would only cost CPU in the window's
+        // tail, and nothing here is timed.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::WsStream;
+use crate::report::close_reason;
 use crate::sockjs::client::{self as sockjs, Failure};
 use crate::sockjs::frame as sockjs_frame;
 use crate::wire::{RawFrame, Scanner};
@@ -22,9 +23,14 @@ const XHR_BATCH_BYTES: usize = 64 * 1024;
 /// Why a connection ended, as seen by the client.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Closed {
-    /// The server closed with this code: a WebSocket close frame, or a SockJS `c[code,…]`
-    /// (4500: slow consumer).
-    Code(u16),
+    /// The server closed with this code and reason: a WebSocket close frame, or a SockJS
+    /// `c[code,reason]` (4500: slow consumer).
+    Code {
+        /// The close code.
+        code: u16,
+        /// The close reason (may be empty).
+        reason: String,
+    },
     /// The server sent a WebSocket close frame without a code.
     NoCode,
     /// An HTTP request of a SockJS session got this status.
@@ -43,7 +49,7 @@ pub(crate) enum Closed {
 impl fmt::Display for Closed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Closed::Code(code) => write!(f, "{code}"),
+            Closed::Code { code, .. } => write!(f, "{code}"),
             Closed::NoCode => f.write_str("no-code"),
             Closed::Status(status) => write!(f, "http-{status}"),
             Closed::Eof => f.write_str("eof"),
@@ -54,10 +60,25 @@ impl fmt::Display for Closed {
     }
 }
 
+impl Closed {
+    /// How reports name this ending among the server's closes: the code with its reason
+    /// (`4500 send buffer size limit exceeded`), else the `Display` form (`eof`, `http-404`).
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Closed::Code { code, reason } => close_reason(*code, reason),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<Failure> for Closed {
     fn from(failure: Failure) -> Closed {
         match failure {
-            Failure::Closed { code, .. } | Failure::WsClosed(Some(code)) => Closed::Code(code),
+            Failure::Closed { code, reason } => Closed::Code { code, reason },
+            Failure::WsClosed(Some(code)) => Closed::Code {
+                code,
+                reason: String::new(),
+            },
             Failure::WsClosed(None) => Closed::NoCode,
             Failure::Status { status, .. } => Closed::Status(status),
             Failure::Eof => Closed::Eof,
@@ -161,7 +182,10 @@ impl Reader {
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Close(Some(frame)))) => {
-                        return Err(Closed::Code(frame.code.into()))
+                        return Err(Closed::Code {
+                            code: frame.code.into(),
+                            reason: frame.reason.to_string(),
+                        })
                     }
                     Some(Ok(Message::Close(None))) => return Err(Closed::NoCode),
                     Some(Err(e)) => return Err(ws_closed(&e)),
@@ -182,7 +206,10 @@ impl Reader {
                     Some(b'o') if raw.len() == 1 => return Err(Closed::Reopened),
                     Some(b'c') => {
                         return Err(match sockjs_frame::parse(&raw) {
-                            Ok(sockjs_frame::Frame::Close { code, .. }) => Closed::Code(code),
+                            Ok(sockjs_frame::Frame::Close { code, reason }) => Closed::Code {
+                                code,
+                                reason: reason.into_owned(),
+                            },
                             _ => Closed::BadFrame,
                         })
                     }

@@ -466,6 +466,12 @@ mod tests {
             OpenError::Connect(refused).key(),
             "connect-ConnectionRefused"
         );
-        assert_eq!(OpenError::Closed(Closed::Code(1002)).key(), "closed-1002");
+        let closed = Closed::Code {
+            code: 1002,
+            reason: "protocol error".to_owned(),
+        };
+        assert_eq!(closed.reason(), "1002 protocol error");
+        assert_eq!(OpenError::Closed(closed).key(), "closed-1002");
+        assert_eq!(Closed::Eof.reason(), "eof");
     }
 }

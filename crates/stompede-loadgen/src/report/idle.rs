@@ -1,13 +1,12 @@
 //! The `idle` report.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{round, Endings, StompErrors, ToolCpu};
+use super::{round, Deliveries, Endings, ServerCloses, StompErrors, ToolCpu};
 use crate::conn::Transport;
 use crate::memory::Resident;
 
@@ -53,8 +52,8 @@ pub(crate) struct IdleReport {
     pub(crate) source_addrs: Option<((Ipv4Addr, Ipv4Addr), u64)>,
     /// Sessions still open when the hold ended.
     pub(crate) alive: u64,
-    /// Sessions the server closed during the hold, by close code.
-    pub(crate) close_codes: BTreeMap<String, u64>,
+    /// Sessions the server closed during the hold.
+    pub(crate) closes: ServerCloses,
     /// MESSAGE frames received (nobody publishes: should be 0).
     pub(crate) messages: u64,
     pub(crate) heartbeats_sent: u64,
@@ -67,6 +66,16 @@ pub(crate) struct IdleReport {
 }
 
 impl IdleReport {
+    /// Nobody publishes, so nothing is owed: a MESSAGE frame counts as received beyond what
+    /// was expected (negative loss, as duplicates elsewhere).
+    pub(crate) fn deliveries(&self) -> Deliveries {
+        Deliveries {
+            received: self.messages,
+            drained: true,
+            ..Deliveries::default()
+        }
+    }
+
     /// The single JSON object printed on stdout.
     pub(crate) fn to_json(&self) -> Value {
         let kib = |r: Option<Resident>| r.map(|r| r.rss_kib);
@@ -80,7 +89,7 @@ impl IdleReport {
                 "bytes_per_session": m.per_session_bytes(self.opened).map(f64::round),
             })
         });
-        json!({
+        let mut v = json!({
             "scenario": "idle",
             "url": self.url,
             "transport": self.transport.as_str(),
@@ -96,12 +105,9 @@ impl IdleReport {
             "source_addrs": self.source_addrs.map(|((first, last), _)| format!("{first}-{last}")),
             "source_addr_count": self.source_addrs.map(|(_, n)| n),
             "alive": self.alive,
-            "closed": self.close_codes.values().sum::<u64>(),
-            "close_codes": self.close_codes,
+            "closed": self.closes.total(),
             "messages": self.messages,
             "heartbeats_sent": self.heartbeats_sent,
-            "stomp_errors": self.errors.count,
-            "first_error": self.errors.first,
             "server_memory": server,
             // The figure scripts want, at the top level.
             "server_rss_per_session_bytes": self
@@ -110,7 +116,12 @@ impl IdleReport {
                 .map(f64::round),
             "tool_rss_kib": self.tool_rss_kib,
             "tool_cpu": self.tool.json(),
-        })
+        });
+        if let Value::Object(map) = &mut v {
+            self.deliveries().json_into(map);
+            self.closes.json_into(map, Some(&self.errors));
+        }
+        v
     }
 
     /// The multi-line summary printed on stderr.
@@ -149,12 +160,12 @@ impl IdleReport {
                 self.failures.first.as_deref().unwrap_or("-")
             );
         }
-        let _ = writeln!(
-            s,
-            "  held        {} alive at the end; {} closed by the server {:?}",
-            self.alive,
-            self.close_codes.values().sum::<u64>(),
-            self.close_codes
+        let _ = writeln!(s, "  held        {} alive at the end", self.alive);
+        self.deliveries().lines(
+            &mut s,
+            " (nobody publishes)",
+            " MESSAGE frames",
+            &self.closes,
         );
         self.errors.line(&mut s);
         if let Some(m) = &self.server {
@@ -212,6 +223,8 @@ mod tests {
     fn idle_json_names_failures_and_memory() {
         let mut failures = Endings::default();
         failures.add("connect-AddrNotAvailable".to_owned(), || "first".to_owned());
+        let mut closes = ServerCloses::default();
+        closes.add("4500".to_owned(), "4500 send time limit exceeded", None);
         let r = IdleReport {
             url: "ws://127.0.0.1:1/ws/websocket".to_owned(),
             transport: Transport::Websocket,
@@ -226,7 +239,7 @@ mod tests {
                 253,
             )),
             alive: 999,
-            close_codes: BTreeMap::from([("4500".to_owned(), 1)]),
+            closes,
             messages: 0,
             heartbeats_sent: 0,
             errors: StompErrors::default(),
@@ -250,6 +263,15 @@ mod tests {
         assert_eq!(v["server_memory"]["peak_kib"], 31_001);
         assert_eq!(v["source_addr_count"], 253);
         assert_eq!(v["closed"], 1);
+        assert_eq!(v["close_codes"]["4500"], 1);
+        assert_eq!(
+            v["server_closes"]["by_reason"]["4500 send time limit exceeded"],
+            1
+        );
+        assert_eq!(
+            (v["expected"].as_u64(), v["lost"].as_i64()),
+            (Some(0), Some(0))
+        );
         assert_eq!(v["opens_per_sec"], 500.0);
         let summary = r.summary();
         assert!(summary.contains("20480 bytes per session"), "{summary}");

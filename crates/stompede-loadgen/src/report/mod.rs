@@ -1,24 +1,32 @@
 //! The end-of-run reports: a human summary for stderr and one JSON line for stdout, one file per
-//! scenario, sharing the pieces here (latency percentiles, the tool's own CPU use, counts of
-//! how connections ended).
+//! scenario (`echo` serves both echo scenarios), sharing the pieces here (latency percentiles,
+//! the tool's own CPU use, counts of how connections ended), in `run` (the target, the window,
+//! what was sent) and in `account` (where the window's deliveries went, and why the server
+//! closed whom: the same keys in every scenario).
 
+mod account;
+mod broadcast;
 mod echo;
 mod fanout;
 mod idle;
 mod queue;
 mod rooms;
+mod run;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-pub(crate) use echo::EchoReport;
+pub(crate) use account::{close_reason, Deliveries, ServerCloses};
+pub(crate) use broadcast::BroadcastReport;
+pub(crate) use echo::{EchoEnd, EchoReport, EchoTally, EchoTotals, SockjsCounts};
 pub(crate) use fanout::FanoutReport;
 pub(crate) use idle::{IdleReport, ServerMemory};
 pub(crate) use queue::QueueReport;
 pub(crate) use rooms::RoomsReport;
+pub(crate) use run::{pace, Run, Sending};
 
 /// Latency percentiles of the measured deliveries, in milliseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,12 +158,23 @@ impl Endings {
         self.by_kind.values().sum()
     }
 
-    /// Merges `other` in, keeping our first description if we have one.
-    pub(crate) fn merge(&mut self, other: Endings) {
-        for (key, n) in other.by_kind {
-            *self.by_kind.entry(key).or_insert(0) += n;
+    /// `ended`, `endings` and `first_error`, for a report's JSON object.
+    pub(crate) fn json_into(&self, map: &mut Map<String, Value>) {
+        map.insert("ended".to_owned(), json!(self.total()));
+        map.insert("endings".to_owned(), json!(self.by_kind));
+        map.insert("first_error".to_owned(), json!(self.first));
+    }
+
+    /// The summary line, if any ended.
+    pub(crate) fn line(&self, s: &mut String) {
+        if self.total() > 0 {
+            let _ = writeln!(
+                s,
+                "  ended       {:?}; first: {}",
+                self.by_kind,
+                self.first.as_deref().unwrap_or("-")
+            );
         }
-        self.first = self.first.take().or(other.first);
     }
 }
 
@@ -218,9 +237,7 @@ mod tests {
         let mut a = Endings::default();
         a.add("4500".to_owned(), || "session 1: first".to_owned());
         a.add("4500".to_owned(), || "session 2: second".to_owned());
-        let mut b = Endings::default();
-        b.add("eof".to_owned(), || "session 3".to_owned());
-        a.merge(b);
+        a.add("eof".to_owned(), || "session 3".to_owned());
         assert_eq!(a.total(), 3);
         assert_eq!(a.by_kind["4500"], 2);
         assert_eq!(a.first.as_deref(), Some("session 1: first"));

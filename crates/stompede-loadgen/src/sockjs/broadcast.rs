@@ -15,11 +15,15 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 
 use super::client::{self, Endpoint, Failure, Receiver, Sender};
 use super::frame::{self, Frame};
-use super::report::BroadcastReport;
-use super::{close_all, cpu_over_window, open_sessions, progress, BroadcastArgs};
+use super::{close_all, open_sessions};
+use crate::cli::SockjsBroadcastArgs;
+use crate::cpu::cpu_over_window;
 use crate::payload::read_timestamp;
-use crate::report::{Endings, Latency, ToolCpu};
-use crate::stats::{duration_ns, Stats};
+use crate::progress::Progress;
+use crate::report::{
+    BroadcastReport, Deliveries, Endings, Run, Sending, ServerCloses, SockjsCounts,
+};
+use crate::stats::{drain, Stats};
 
 /// Messages sent between two flushes (and backlog checks) in max mode, and most messages in
 /// one xhr_send.
@@ -31,7 +35,10 @@ const MAX_MODE_BATCH: u64 = 100;
 ///
 /// The URL is invalid, or the sessions cannot all be opened within `--setup-timeout`. What
 /// goes wrong after that (closes, bad frames, HTTP errors) is counted in the report.
-pub(crate) async fn run(args: BroadcastArgs, shards: usize) -> anyhow::Result<BroadcastReport> {
+pub(crate) async fn run(
+    args: SockjsBroadcastArgs,
+    shards: usize,
+) -> anyhow::Result<BroadcastReport> {
     let endpoint = Arc::new(Endpoint::parse(&args.url)?);
     let stats = Arc::new(Stats::new(shards));
     eprintln!(
@@ -60,16 +67,16 @@ pub(crate) async fn run(args: BroadcastArgs, shards: usize) -> anyhow::Result<Br
     // Session 0 sends; the others' senders stay idle until the close at the end.
     let mut sender = senders.swap_remove(0);
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (start, _, measure_until) = stats.start_window(window.warmup, window.duration);
     eprintln!(
         "sending for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
-    let progress = tokio::spawn(progress(stats.clone(), args.sessions, "delivered"));
+    let progress = Progress::new(stats.clone(), "delivered", "sessions", args.sessions)
+        .sent("sent")
+        .spawn();
     let plan = Plan {
         start,
         until: measure_until,
@@ -82,93 +89,75 @@ pub(crate) async fn run(args: BroadcastArgs, shards: usize) -> anyhow::Result<Br
     senders.push(sender);
 
     // Drain: every session still open should get every measured message.
-    let drain_deadline = Instant::now() + args.drain_timeout;
-    let drained = loop {
+    let drained = drain(window.drain_timeout, || {
         let alive = u64::from(args.sessions) - stats.closed_subscribers.load(Relaxed);
         let want = stats.sent_measured.load(Relaxed) * alive;
         let got =
             stats.delivered_measured.load(Relaxed) - stats.delivered_measured_closed.load(Relaxed);
-        if got >= want {
-            break true;
-        }
-        if Instant::now() >= drain_deadline {
-            break false;
-        }
-        time::sleep(Duration::from_millis(10)).await;
-    };
+        got >= want
+    })
+    .await;
     progress.abort();
     let _ = stop_tx.send(true);
 
     let mut endings = Endings::default();
+    let mut closes = ServerCloses::default();
     if let Some(failure) = send_failure {
-        endings.add(format!("sender-{}", failure.key()), || {
-            format!("sender (session 0): {failure}")
-        });
+        let key = format!("sender-{}", failure.key());
+        closes.add(key.clone(), &failure.reason(), None);
+        endings.add(key, || format!("sender (session 0): {failure}"));
     }
+    let sent_measured = stats.sent_measured.load(Relaxed);
+    let mut deliveries = Deliveries {
+        drained,
+        ..Deliveries::default()
+    };
     let mut alive = 0;
-    let mut delivered = 0;
-    let mut delivered_to_ended = 0;
     let mut unmeasured = 0;
     let mut out_of_order = 0;
-    let mut heartbeats = 0;
-    let mut streaming_responses = 0;
-    for handle in receivers {
+    let mut counts = SockjsCounts::default();
+    for (index, handle) in receivers.into_iter().enumerate() {
         let report = handle.await.context("receiver task failed")?;
-        if report.ended.by_kind.is_empty() {
-            alive += 1;
-            delivered += report.measured;
-        } else {
-            delivered_to_ended += report.measured;
+        deliveries.add_receiver(sent_measured, report.measured, report.ended.is_some());
+        match &report.ended {
+            None => alive += 1,
+            Some(failure) => {
+                closes.add(failure.key(), &failure.reason(), None);
+                endings.add(failure.key(), || format!("session {index}: {failure}"));
+            }
         }
         unmeasured += report.unmeasured;
         out_of_order += report.out_of_order;
-        heartbeats += report.heartbeats;
-        streaming_responses += report.responses;
-        endings.merge(report.ended);
+        counts.heartbeats += report.heartbeats;
+        counts.streaming_responses += report.responses;
     }
     close_all(senders).await;
 
-    let sent_measured = stats.sent_measured.load(Relaxed);
-    let last = stats.last_delivery.load(Relaxed);
-    let delivered_all = delivered + delivered_to_ended;
-    let delivered_per_sec = if last > measure_from {
-        delivered_all as f64 / ((last - measure_from) as f64 / 1e9)
-    } else {
-        0.0
-    };
     Ok(BroadcastReport {
-        url: args.url,
-        transport: args.transport,
+        run: Run::finish(
+            (args.url.clone(), Some(args.transport.as_str())),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
         sessions: u64::from(args.sessions),
-        size: u64::from(args.size),
-        rate: args.rate,
-        duration: args.duration,
-        warmup: args.warmup,
-        sent: stats.sent.load(Relaxed),
-        sent_measured,
+        sending: Sending {
+            total: stats.sent.load(Relaxed),
+            measured: sent_measured,
+            wanted: args.rate,
+        },
         sessions_alive: alive,
-        expected: sent_measured * alive,
-        delivered,
-        delivered_to_ended,
+        delivered_per_sec: stats
+            .delivered_per_sec(deliveries.received + deliveries.received_by_closed),
+        deliveries,
         unmeasured,
         out_of_order,
-        delivered_per_sec,
-        heartbeats,
-        streaming_responses,
+        counts,
         endings,
-        drained,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            // A run that ended before its window did has no figure for the window; otherwise
-            // the sampler is due now (or already done).
-            cores: if stats.now_ns() >= measure_until {
-                tool_cpu.await.ok().flatten()
-            } else {
-                tool_cpu.abort();
-                None
-            },
-            threads: shards,
-        },
+        closes,
     })
 }
 
@@ -186,8 +175,8 @@ struct ReceiverReport {
     heartbeats: u64,
     /// xhr_streaming responses read.
     responses: u64,
-    /// How the session ended, if it did before the run was over (at most one entry).
-    ended: Endings,
+    /// How the session ended, if it did before the run was over.
+    ended: Option<Failure>,
 }
 
 /// One session's receiving side: counts and times messages until the run stops or the session
@@ -238,9 +227,7 @@ async fn receive(
         stats.delivered_closed.fetch_add(report.total, Relaxed);
         stats.closed_subscribers.fetch_add(1, Relaxed);
         stats.closed_connections.fetch_add(1, Relaxed);
-        report
-            .ended
-            .add(failure.key(), || format!("session {index}: {failure}"));
+        report.ended = Some(failure);
     }
     report
 }

@@ -23,6 +23,7 @@ use super::frame::{self, Frame, StreamFrames};
 use super::http::{self, BodyDecoder, HttpConn};
 use super::Transport;
 use crate::payload::write_timestamp;
+use crate::report::close_reason;
 
 /// The server id in session URLs. Servers ignore it (it is for load balancers).
 const SERVER_ID: &str = "000";
@@ -121,6 +122,16 @@ impl Failure {
             Failure::Eof => "eof".to_owned(),
             Failure::Protocol(_) => "protocol-error".to_owned(),
             Failure::Io(_) => "io-error".to_owned(),
+        }
+    }
+
+    /// How reports name this ending among the server's closes: a close code with its reason
+    /// (`4500 send buffer size limit exceeded`, the same as over STOMP), else the key.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Failure::Closed { code, reason } => close_reason(*code, reason),
+            Failure::WsClosed(Some(code)) => close_reason(*code, ""),
+            other => other.key(),
         }
     }
 }

@@ -10,17 +10,19 @@ use tokio::time::{self, Instant};
 
 use super::client::{self, Endpoint, Failure, Receiver, Sender};
 use super::frame::{self, Frame};
-use super::report::EchoReport;
-use super::{close_all, cpu_over_window, open_sessions, progress, EchoArgs};
-use crate::report::{Endings, Latency, ToolCpu};
-use crate::stats::{duration_ns, Stats};
+use super::{close_all, open_sessions};
+use crate::cli::SockjsEchoArgs;
+use crate::cpu::cpu_over_window;
+use crate::progress::Progress;
+use crate::report::{EchoEnd, EchoReport, EchoTally, EchoTotals, Run, SockjsCounts};
+use crate::stats::Stats;
 
 /// Runs the scenario and returns its report.
 ///
 /// # Errors
 ///
 /// The URL is invalid, or the sessions cannot all be opened within `--setup-timeout`.
-pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoReport> {
+pub(crate) async fn run(args: SockjsEchoArgs, shards: usize) -> anyhow::Result<EchoReport> {
     let endpoint = Arc::new(Endpoint::parse(&args.url)?);
     let stats = Arc::new(Stats::new(shards));
     eprintln!(
@@ -34,18 +36,18 @@ pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoRep
         .await
         .context("session setup failed")?;
 
-    let start = stats.now_ns();
-    let measure_from = start + duration_ns(args.warmup);
-    let measure_until = measure_from + duration_ns(args.duration);
-    stats.set_window(measure_from, measure_until);
+    let window = &args.window;
+    let (_, _, measure_until) = stats.start_window(window.warmup, window.duration);
     // A round trip begun in the window may finish this late; later is a stall.
-    let give_up = Instant::from_std(stats.instant_at(measure_until)) + args.drain_timeout;
+    let give_up = Instant::from_std(stats.instant_at(measure_until)) + window.drain_timeout;
     eprintln!(
         "echoing for {:?} (+{:?} warm-up)",
-        args.duration, args.warmup
+        window.duration, window.warmup
     );
     let tool_cpu = tokio::spawn(cpu_over_window(stats.clone()));
-    let progress = tokio::spawn(progress(stats.clone(), args.sessions, "echoed"));
+    let progress = Progress::new(stats.clone(), "echoed", "sessions", args.sessions)
+        .sent("sent")
+        .spawn();
     let size = args.size as usize;
     let tasks: Vec<_> = sessions
         .into_iter()
@@ -55,63 +57,45 @@ pub(crate) async fn run(args: EchoArgs, shards: usize) -> anyhow::Result<EchoRep
         })
         .collect();
 
-    let mut endings = Endings::default();
+    let mut totals = EchoTotals::new();
+    let mut counts = SockjsCounts::default();
     let mut senders = Vec::with_capacity(tasks.len());
-    let mut mismatches = 0;
-    let mut heartbeats = 0;
-    let mut streaming_responses = 0;
-    let mut alive = 0;
-    for task in tasks {
-        let (report, sender) = task.await.context("session task failed")?;
-        if report.ended.by_kind.is_empty() {
-            alive += 1;
-        }
-        mismatches += report.mismatches;
-        heartbeats += report.heartbeats;
-        streaming_responses += report.responses;
-        endings.merge(report.ended);
+    for (index, task) in tasks.into_iter().enumerate() {
+        let (session, sender) = task.await.context("session task failed")?;
+        counts.heartbeats += session.heartbeats;
+        counts.streaming_responses += session.responses;
+        totals.add(&format!("session {index}"), session.tally);
         senders.push(sender);
     }
     progress.abort();
     close_all(senders).await;
 
     Ok(EchoReport {
-        url: args.url,
-        transport: args.transport,
-        sessions: u64::from(args.sessions),
-        size: u64::from(args.size),
-        duration: args.duration,
-        warmup: args.warmup,
-        round_trips: stats.delivered_measured.load(Relaxed),
+        scenario: "sockjs-echo",
+        run: Run::finish(
+            (args.url.clone(), Some(args.transport.as_str())),
+            args.size,
+            window,
+            &stats,
+            tool_cpu,
+            shards,
+        )
+        .await,
+        noun: "sessions",
+        count: u64::from(args.sessions),
         sent: stats.sent.load(Relaxed),
-        mismatches,
-        sessions_alive: alive,
-        heartbeats,
-        streaming_responses,
-        endings,
-        latency: Latency::from_histogram(&stats.latency()),
-        tool: ToolCpu {
-            // A run that ended before its window did has no figure for the window; otherwise
-            // the sampler is due now (or already done).
-            cores: if stats.now_ns() >= measure_until {
-                tool_cpu.await.ok().flatten()
-            } else {
-                tool_cpu.abort();
-                None
-            },
-            threads: shards,
-        },
+        round_trips: stats.delivered_measured.load(Relaxed),
+        totals,
+        sockjs: Some(counts),
     })
 }
 
 /// What one session saw.
 #[derive(Debug, Default)]
 struct SessionReport {
-    mismatches: u64,
+    tally: EchoTally,
     heartbeats: u64,
     responses: u64,
-    /// How the session ended early, if it did (at most one entry).
-    ended: Endings,
 }
 
 /// One session: send, wait for the echo, repeat until the window is over.
@@ -126,13 +110,16 @@ async fn echo(
     let shard = index % stats.shards();
     let (_, until) = stats.window();
     let mut report = SessionReport::default();
-    let failure = loop {
+    let tally = &mut report.tally;
+    let ended = loop {
         let ts = stats.now_ns();
         if ts >= until {
             break None;
         }
         let message = [client::stamped_message(size, ts)];
         stats.sent.fetch_add(1, Relaxed);
+        let measured = stats.is_measured(ts);
+        tally.sent_measured += u64::from(measured);
         // Over xhr-streaming the echo may arrive before xhr_send's answer: wait for both at once.
         let sending = async {
             sender.send(&message).await?;
@@ -142,18 +129,21 @@ async fn echo(
         let round_trip = async { tokio::try_join!(sending, echoed) };
         let echo = match time::timeout_at(give_up, round_trip).await {
             Ok(Ok(((), echo))) => echo,
-            Ok(Err(failure)) => break Some(failure),
-            Err(_) => {
-                break Some(Failure::Protocol(
-                    "no echo before the drain timeout".to_owned(),
-                ))
+            Ok(Err(failure)) => {
+                break Some(EchoEnd::Closed {
+                    key: failure.key(),
+                    reason: failure.reason(),
+                    detail: failure.to_string(),
+                })
             }
+            Err(_) => break Some(EchoEnd::Stalled),
         };
         let now = stats.now_ns();
         stats.delivered.fetch_add(1, Relaxed);
+        tally.echoed_measured += u64::from(measured);
         if echo != message[0] {
-            report.mismatches += 1;
-            if report.mismatches == 1 {
+            tally.mismatches += 1;
+            if tally.mismatches == 1 {
                 eprintln!(
                     "session {index}: echo differs from the message sent: {}",
                     client::preview(echo.as_bytes())
@@ -161,17 +151,18 @@ async fn echo(
             }
             continue;
         }
-        if stats.is_measured(ts) {
+        if measured {
             stats.delivered_measured.fetch_add(1, Relaxed);
             stats.record_latency(shard, now.saturating_sub(ts) / 1_000);
         }
     };
     report.responses = receiver.responses();
-    if let Some(failure) = failure {
+    if let Some(ended) = ended {
         stats.closed_subscribers.fetch_add(1, Relaxed);
-        report
-            .ended
-            .add(failure.key(), || format!("session {index}: {failure}"));
+        if matches!(ended, EchoEnd::Closed { .. }) {
+            stats.closed_connections.fetch_add(1, Relaxed);
+        }
+        report.tally.ended = Some(ended);
     }
     (report, sender)
 }

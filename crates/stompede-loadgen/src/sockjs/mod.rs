@@ -10,7 +10,8 @@
 //! - `frame`: SockJS frames (`o`, `h`, `a[...]`, `c[...]`), the xhr-streaming and xhr-polling
 //!   body splitter, and the JSON strings that carry STOMP frames.
 //! - `client`: one session, as a receiver and a sender.
-//! - `broadcast`, `echo`: the scenarios. `report`: their figures.
+//! - `broadcast`, `echo`: the scenarios (their arguments are in `crate::cli`, their figures in
+//!   `crate::report`).
 
 mod broadcast;
 mod chunked;
@@ -18,31 +19,22 @@ pub(crate) mod client;
 mod echo;
 pub(crate) mod frame;
 mod http;
-mod report;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use clap::{Args, ValueEnum};
-use tokio::sync::Semaphore;
+use clap::ValueEnum;
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
 
-use crate::cli::parse_duration;
-use crate::cpu::cpu_over_window;
-use crate::report::Latency;
-use crate::stats::Stats;
+use crate::setup::Pacer;
 
 pub(crate) use broadcast::run as run_broadcast;
 pub(crate) use echo::run as run_echo;
 
 use client::{Endpoint, Receiver, Sender};
 
-/// Sessions being opened at once, so that the server's accept backlog does not overflow into
-/// SYN retries (which add whole seconds).
-const MAX_CONCURRENT_OPENS: usize = 64;
 /// How long a session waits for the server to take its close at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -70,76 +62,8 @@ impl Transport {
     }
 }
 
-/// Arguments of the `sockjs-broadcast` scenario.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct BroadcastArgs {
-    /// SockJS endpoint whose every message goes to every open session (`/broadcast` of
-    /// stompede's sockjs_test_server example and of benches/sockjs-node).
-    #[arg(long, default_value = "http://127.0.0.1:8081/broadcast")]
-    pub(crate) url: String,
-    /// Transport of every session.
-    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
-    pub(crate) transport: Transport,
-    /// Sessions, all receiving; session 0 is also the sender (so each message is expected
-    /// `--sessions` times, the sender's own copy included).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) sessions: u32,
-    /// Messages per second; 0 sends as fast as the backlog bound allows.
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) rate: f64,
-    /// Message size in bytes. The message starts with its send timestamp, so at least 24.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
-    pub(crate) size: u32,
-    /// Length of the measured window, after the warm-up (e.g. `10s`, `500ms`).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Sending time before the measured window; its messages are delivered but not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
-    /// With `--rate 0`: the sender pauses while the average session is this many messages
-    /// behind it, so that max mode measures delivery rather than how much a server buffers
-    /// (a deeper window adds queueing latency, not throughput).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) max_in_flight: u32,
-    /// How long the sessions may take to open (`o` frame received).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long to wait after sending stops for deliveries still in flight.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
-}
-
-/// Arguments of the `sockjs-echo` scenario.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct EchoArgs {
-    /// SockJS endpoint that sends every message back to its sender.
-    #[arg(long, default_value = "http://127.0.0.1:8081/echo")]
-    pub(crate) url: String,
-    /// Transport of every session.
-    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
-    pub(crate) transport: Transport,
-    /// Sessions, each with one message in flight at a time.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) sessions: u32,
-    /// Message size in bytes (at least 24: it starts with its send timestamp).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(24..))]
-    pub(crate) size: u32,
-    /// Length of the measured window, after the warm-up.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub(crate) duration: Duration,
-    /// Round trips before the measured window, not counted.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub(crate) warmup: Duration,
-    /// How long the sessions may take to open.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub(crate) setup_timeout: Duration,
-    /// How long a round trip begun in the window may take to finish after it.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
-}
-
-/// Opens `count` sessions, at most [`MAX_CONCURRENT_OPENS`] at a time, each complete when its
-/// `o` frame arrived. Returns them in index order.
+/// Opens `count` sessions, paced like the STOMP scenarios' connections ([`Pacer`]), each
+/// complete when its `o` frame arrived. Returns them in index order.
 ///
 /// # Errors
 ///
@@ -150,14 +74,16 @@ async fn open_sessions(
     count: u32,
     deadline: Instant,
 ) -> anyhow::Result<Vec<(Sender, Receiver)>> {
-    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_OPENS));
+    let mut pacer = Pacer::new(0);
     let mut opening = JoinSet::new();
     for index in 0..count {
         let endpoint = endpoint.clone();
-        let permits = permits.clone();
+        // A session stuck opening holds its permit: the deadline bounds this wait too.
+        let Ok(permit) = time::timeout_at(deadline, pacer.ready()).await else {
+            bail!("only {index} of {count} sessions started opening in time (--setup-timeout)")
+        };
         opening.spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = permits.acquire_owned().await;
+            let _permit = permit;
             let session = client::session_id(index);
             (
                 index,
@@ -192,37 +118,6 @@ async fn open_sessions(
     }
     eprintln!("  open {open}/{count}");
     Ok(sessions.into_iter().flatten().collect())
-}
-
-/// Prints one line per second on stderr until aborted: `what` is "delivered" or "echoed".
-async fn progress(stats: Arc<Stats>, sessions: u32, what: &'static str) {
-    let start = Instant::now();
-    let mut ticker = time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let (mut sent, mut delivered) = (0, 0);
-    loop {
-        ticker.tick().await;
-        let now_sent = stats.sent.load(Relaxed);
-        let now_delivered = stats.delivered.load(Relaxed);
-        let (from, until) = stats.window();
-        let now = stats.now_ns();
-        let phase = if now < from {
-            "warm-up"
-        } else if now < until {
-            "measure"
-        } else {
-            "drain"
-        };
-        let p99 = Latency::from_histogram(&stats.latency())
-            .map_or_else(|| "-".to_owned(), |l| format!("{:.3} ms", l.p99));
-        eprintln!(
-            "[{:>4}s {phase}] sent {}/s  {what} {}/s  p99 {p99}  sessions {}/{sessions}",
-            start.elapsed().as_secs(),
-            now_sent - sent,
-            now_delivered - delivered,
-            u64::from(sessions) - stats.closed_subscribers.load(Relaxed),
-        );
-        (sent, delivered) = (now_sent, now_delivered);
-    }
 }
 
 /// Closes every sender, bounded by [`CLOSE_TIMEOUT`] in all.
