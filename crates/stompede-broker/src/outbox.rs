@@ -1,14 +1,31 @@
 //! Per-session bounded outbound queues: how the broker hands deliveries to sessions
 //! without ever waiting for one.
+//!
+//! An outbox is one small shared block: a `VecDeque` behind a mutex that only the broker (to
+//! push) and the session (to pop) ever take, for a few instructions, and the session's waker.
+//! A tokio `mpsc` channel allocated about 2.5 KiB per session up front (its first block of 32
+//! slots and its cache-padded channel state), which at tens of thousands of idle sessions was a
+//! quarter of the server's memory; an empty `VecDeque` allocates nothing until the first
+//! delivery.
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::ids::SessionId;
 use crate::message::Delivery;
+
+/// Past this many slots, a queue that empties gives its memory back (down to
+/// [`KEEP_CAPACITY`]): a burst must not pin its peak for the session's lifetime, while the
+/// usual few slots stay, so that steady traffic does not allocate per delivery.
+const SHRINK_ABOVE: usize = 256;
+/// Slots an emptied queue keeps.
+const KEEP_CAPACITY: usize = 16;
 
 /// Limits of one outbox.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +55,7 @@ pub enum Undeliverable {
 
 #[derive(Debug)]
 struct Shared {
+    queue: Mutex<Queue>,
     /// Sum of the weights of queued deliveries.
     queued: AtomicUsize,
     limit: usize,
@@ -45,42 +63,60 @@ struct Shared {
     overflowed: AtomicBool,
     /// Wakes [`OutboxReceiver::overflowed`].
     overflow: Notify,
+    /// Live [`Outbox`] clones; at zero, [`OutboxReceiver::recv`] ends once the queue is empty.
+    senders: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    deliveries: VecDeque<Delivery>,
+    /// The receiver waiting in [`OutboxReceiver::recv`], if it is.
+    waker: Option<Waker>,
+    /// The receiver is gone: offers fail.
+    closed: bool,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // Nothing panics while holding the lock (pushes and pops only), so a poisoned queue
+        // is still consistent.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Sending half of one session's outbound queue. Cheap to clone.
 ///
 /// Bounded by bytes: each delivery weighs its body length, plus the lengths of its
 /// headers' names and values, plus 64 (an approximation of its encoded size).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Outbox {
     session: SessionId,
-    tx: mpsc::UnboundedSender<Delivery>,
     shared: Arc<Shared>,
 }
 
 /// Receiving half of one session's outbound queue, owned by the session's task.
 #[derive(Debug)]
 pub struct OutboxReceiver {
-    rx: mpsc::UnboundedReceiver<Delivery>,
     shared: Arc<Shared>,
 }
 
 impl Outbox {
-    /// Creates the outbox of `session`.
+    /// Creates the outbox of `session`. Allocates nothing for the queue until a delivery
+    /// arrives.
     pub fn new(session: SessionId, limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
-        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
             queued: AtomicUsize::new(0),
             limit: limits.max_bytes,
             overflowed: AtomicBool::new(false),
             overflow: Notify::new(),
+            senders: AtomicUsize::new(1),
         });
         let outbox = Outbox {
             session,
-            tx,
             shared: Arc::clone(&shared),
         };
-        (outbox, OutboxReceiver { rx, shared })
+        (outbox, OutboxReceiver { shared })
     }
 
     /// The session this outbox belongs to.
@@ -111,9 +147,19 @@ impl Outbox {
             shared.overflow.notify_waiters();
             return Err(Undeliverable::SlowConsumer(self.session));
         }
-        if self.tx.send(delivery).is_err() {
-            shared.queued.fetch_sub(weight, Ordering::AcqRel);
-            return Err(Undeliverable::Gone(self.session));
+        let waker = {
+            let mut queue = shared.queue();
+            if queue.closed {
+                drop(queue);
+                shared.queued.fetch_sub(weight, Ordering::AcqRel);
+                return Err(Undeliverable::Gone(self.session));
+            }
+            queue.deliveries.push_back(delivery);
+            queue.waker.take()
+        };
+        // Woken outside the lock: the woken task may run on another thread at once.
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(())
     }
@@ -124,20 +170,56 @@ impl Outbox {
     }
 }
 
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Outbox {
+            session: self.session,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last sender: a waiting receiver must see the end.
+            let waker = self.shared.queue().waker.take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
 impl OutboxReceiver {
     /// The next delivery, or `None` once every [`Outbox`] is dropped and the queue is empty.
     /// Cancel-safe.
     pub async fn recv(&mut self) -> Option<Delivery> {
-        let delivery = self.rx.recv().await?;
-        self.took(&delivery);
-        Some(delivery)
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next delivery: `Ready(None)` once every [`Outbox`] is dropped and the
+    /// queue is empty; `Pending` wakes the task of `cx` at the next offer.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        let mut queue = self.shared.queue();
+        if let Some(delivery) = self.pop(&mut queue) {
+            return Poll::Ready(Some(delivery));
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
+        }
+        match &mut queue.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            none => *none = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The next delivery if one is queued; for batching writes.
     pub fn try_recv(&mut self) -> Option<Delivery> {
-        let delivery = self.rx.try_recv().ok()?;
-        self.took(&delivery);
-        Some(delivery)
+        let mut queue = self.shared.queue();
+        self.pop(&mut queue)
     }
 
     /// Resolves once the outbox has overflowed (immediately if it already has). Cancel-safe.
@@ -158,10 +240,30 @@ impl OutboxReceiver {
         self.shared.queued.load(Ordering::Acquire)
     }
 
-    fn took(&self, delivery: &Delivery) {
+    fn pop(&self, queue: &mut Queue) -> Option<Delivery> {
+        let delivery = queue.deliveries.pop_front()?;
+        if queue.deliveries.is_empty() && queue.deliveries.capacity() > SHRINK_ABOVE {
+            queue.deliveries.shrink_to(KEEP_CAPACITY);
+        }
         self.shared
             .queued
             .fetch_sub(delivery.weight(), Ordering::AcqRel);
+        Some(delivery)
+    }
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        // Later offers fail with `Gone`; what is queued is dropped now, not with the last
+        // sender (a subscription may outlive its session briefly in the broker).
+        let deliveries = {
+            let mut queue = self.shared.queue();
+            queue.closed = true;
+            queue.waker = None;
+            std::mem::take(&mut queue.deliveries)
+        };
+        let weight: usize = deliveries.iter().map(Delivery::weight).sum();
+        self.shared.queued.fetch_sub(weight, Ordering::AcqRel);
     }
 }
 
@@ -235,6 +337,37 @@ mod tests {
         assert!(rx.try_recv().is_none());
         drop(outbox);
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_an_offer_and_at_the_last_sender() {
+        let (outbox, mut rx) = Outbox::new(SessionId(1), OutboxLimits::default());
+        let second = outbox.clone();
+        let waiter = tokio::spawn(async move {
+            let first = rx.recv().await.map(|d| d.message.body.len());
+            (first, rx.recv().await.is_none())
+        });
+        tokio::task::yield_now().await;
+        second.offer(delivery(3)).expect("room");
+        drop(second);
+        tokio::task::yield_now().await;
+        drop(outbox);
+        let (first, ended) = waiter.await.expect("waiter panicked");
+        assert_eq!(first, Some(3));
+        assert!(ended, "recv ends once every sender is gone");
+    }
+
+    #[test]
+    fn dropping_the_receiver_frees_what_was_queued() {
+        let (outbox, rx) = Outbox::new(SessionId(1), OutboxLimits::default());
+        let shared = Arc::clone(&rx.shared);
+        outbox.offer(delivery(10)).expect("room");
+        drop(rx);
+        assert_eq!(shared.queued.load(Ordering::Acquire), 0);
+        assert_eq!(
+            outbox.offer(delivery(1)),
+            Err(Undeliverable::Gone(SessionId(1)))
+        );
     }
 
     #[test]

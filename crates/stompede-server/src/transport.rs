@@ -75,6 +75,10 @@ pub enum TransportError {
 
 /// What a session runs on: the client's messages in order, and a sink for messages to it. The
 /// sink is bounded: it is not ready while the transport holds too much for a slow client.
+///
+/// A session polls the stream again only after the waker it last passed to `poll_next` was
+/// woken (`session/gate.rs`), so the stream must wake that waker when it has something new,
+/// whatever sink calls happened in between.
 pub trait Connection:
     Stream<Item = Result<Inbound, TransportError>>
     + Sink<Outbound, Error = TransportError>
