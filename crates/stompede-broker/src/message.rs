@@ -1,7 +1,7 @@
 //! Messages: what publishers hand the broker and what subscribers receive.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -34,6 +34,8 @@ pub struct Message {
     /// See [`Message::weight`]; computed once, since every delivery of the message (a fan-out
     /// to thousands) is weighed twice, on offer and on receipt.
     weight: usize,
+    /// See [`Message::encoded`]: the wire form its first delivery made, for one variant.
+    encoded: OnceLock<(u8, Bytes)>,
 }
 
 impl Message {
@@ -54,7 +56,19 @@ impl Message {
             destination,
             headers,
             body,
+            encoded: OnceLock::new(),
         }
+    }
+
+    /// The part of the message's wire form that every delivery shares, made by `encode` at the
+    /// first call and shared by every later call for the same `variant`: a fan-out to a
+    /// thousand subscriptions encodes the message once and copies those bytes a thousand
+    /// times. `variant` names what the bytes depend on besides the message (a protocol
+    /// version); one variant is kept, and a call for another gets `None` and encodes for
+    /// itself.
+    pub fn encoded(&self, variant: u8, encode: impl FnOnce(&Message) -> Bytes) -> Option<&Bytes> {
+        let (made_for, bytes) = self.encoded.get_or_init(|| (variant, encode(self)));
+        (*made_for == variant).then_some(bytes)
     }
 
     /// Approximate encoded size of one delivery of it: the body, every header name and value,

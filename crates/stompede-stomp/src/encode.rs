@@ -28,8 +28,7 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
 }
 
 /// Appends the wire form of a frame given by its parts, exactly as [`encode`] would for a
-/// [`Frame`] holding them, without building one: a server fanning one message out to many
-/// subscriptions writes each MESSAGE from shared parts and allocates nothing per subscriber.
+/// [`Frame`] holding them, without building one.
 pub fn encode_parts<'a, I>(
     command: Command,
     headers: I,
@@ -40,18 +39,68 @@ pub fn encode_parts<'a, I>(
     I: IntoIterator<Item = (&'a str, &'a str)>,
     I::IntoIter: Clone,
 {
-    let escaping = Escaping::for_frame(version, command);
-    let headers = headers.into_iter();
-    let command = command.as_str();
-    let headers_len: usize = headers
-        .clone()
-        .map(|(name, value)| name.len() + value.len() + 2)
-        .sum();
-    // content-length line: 15 + up to 20 digits + LF.
-    dst.reserve(command.len() + headers_len + 36 + 1 + body.len() + 1 + 1);
+    encode_head(command, headers, version, dst);
+    encode_tail(command, [], body, version, dst);
+}
 
-    dst.put_slice(command.as_bytes());
+/// Appends the start of a frame: its command line and `headers`, escaped as [`encode`] would.
+/// [`encode_tail`] completes it.
+///
+/// The two halves may be encoded apart and joined later: a server fanning one message out to
+/// many subscriptions encodes the MESSAGE's shared headers and body once with [`encode_tail`]
+/// and writes only each subscription's own headers in front of those bytes.
+pub fn encode_head<'a, I>(command: Command, headers: I, version: Version, dst: &mut BytesMut)
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+    I::IntoIter: Clone,
+{
+    let headers = headers.into_iter();
+    let name = command.as_str();
+    dst.reserve(name.len() + 1 + encoded_len(headers.clone()));
+    dst.put_slice(name.as_bytes());
     dst.put_u8(b'\n');
+    put_headers(dst, headers, Escaping::for_frame(version, command));
+}
+
+/// Appends the end of a frame begun by [`encode_head`] for the same `command` and `version`:
+/// more headers, the `content-length` of a non-empty body, the blank line, the body and the
+/// closing NUL.
+pub fn encode_tail<'a, I>(
+    command: Command,
+    headers: I,
+    body: &[u8],
+    version: Version,
+    dst: &mut BytesMut,
+) where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+    I::IntoIter: Clone,
+{
+    let headers = headers.into_iter();
+    // content-length line: 15 + up to 20 digits + LF.
+    dst.reserve(encoded_len(headers.clone()) + 36 + 1 + body.len() + 1);
+    put_headers(dst, headers, Escaping::for_frame(version, command));
+    if !body.is_empty() {
+        dst.put_slice(b"content-length:");
+        put_decimal(dst, body.len());
+        dst.put_u8(b'\n');
+    }
+    dst.put_u8(b'\n');
+    dst.put_slice(body);
+    dst.put_u8(0);
+}
+
+/// Bytes `headers` take unescaped, with their colons and LFs: what to reserve.
+fn encoded_len<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    headers
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum()
+}
+
+fn put_headers<'a>(
+    dst: &mut BytesMut,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    escaping: Escaping,
+) {
     for (name, value) in headers {
         if name == "content-length" {
             continue;
@@ -66,14 +115,6 @@ pub fn encode_parts<'a, I>(
             dst.put_u8(b'\n');
         }
     }
-    if !body.is_empty() {
-        dst.put_slice(b"content-length:");
-        put_decimal(dst, body.len());
-        dst.put_u8(b'\n');
-    }
-    dst.put_u8(b'\n');
-    dst.put_slice(body);
-    dst.put_u8(0);
 }
 
 fn put_decimal(dst: &mut BytesMut, mut n: usize) {

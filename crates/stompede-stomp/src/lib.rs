@@ -57,7 +57,7 @@ mod version;
 pub use codec::{Codec, CodecError};
 pub use command::Command;
 pub use decode::{Decoder, Limits};
-pub use encode::{encode, encode_parts, HEARTBEAT};
+pub use encode::{encode, encode_head, encode_parts, encode_tail, HEARTBEAT};
 pub use error::{DecodeError, HeartBeatError};
 pub use frame::Frame;
 pub use heartbeat::HeartBeat;

@@ -17,7 +17,8 @@ use stompede_broker::{
     OutboxReceiver, Publish, SessionId, Subscription, SubscriptionId,
 };
 use stompede_stomp::{
-    encode, encode_parts, Command, DecodeError, Decoder, Frame, HeartBeat, Version, HEARTBEAT,
+    encode, encode_head, encode_tail, Command, DecodeError, Decoder, Frame, HeartBeat, Version,
+    HEARTBEAT,
 };
 use tokio::time::error::Elapsed;
 use tokio::time::{sleep_until, Instant};
@@ -1004,23 +1005,35 @@ impl<C: Connection> Session<C> {
 /// allocated per delivery.
 fn encode_delivery(delivery: &Delivery, version: Version, dst: &mut BytesMut) {
     let message = &delivery.message;
+    // The subscription's own headers first, then what every delivery shares, encoded once.
+    let subscription = [("subscription", delivery.subscription.as_str())];
+    let ack = delivery.ack.as_ref().map(|ack| ("ack", ack.as_str()));
+    let redelivered = delivery.redelivered.then_some(("redelivered", "true"));
+    let own = subscription.into_iter().chain(ack).chain(redelivered);
+    encode_head(Command::Message, own, version, dst);
+    let shared = message.encoded(version as u8, |message| {
+        let mut tail = BytesMut::new();
+        encode_shared(message, version, &mut tail);
+        tail.freeze()
+    });
+    match shared {
+        Some(tail) => dst.extend_from_slice(tail),
+        None => encode_shared(message, version, dst),
+    }
+}
+
+/// The headers and body of a MESSAGE that are the same in every delivery of it.
+fn encode_shared(message: &Message, version: Version, dst: &mut BytesMut) {
     let fixed = [
         ("destination", message.destination.as_str()),
         ("message-id", message.id.as_str()),
-        ("subscription", delivery.subscription.as_str()),
     ];
-    let ack = delivery.ack.as_ref().map(|ack| ("ack", ack.as_str()));
-    let redelivered = delivery.redelivered.then_some(("redelivered", "true"));
     let custom = message
         .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()));
-    let headers = fixed
-        .into_iter()
-        .chain(ack)
-        .chain(redelivered)
-        .chain(custom);
-    encode_parts(Command::Message, headers, &message.body, version, dst);
+    let headers = fixed.into_iter().chain(custom);
+    encode_tail(Command::Message, headers, &message.body, version, dst);
 }
 
 /// `tokio::time::timeout`, with the timer armed only if `future` does not finish at its first

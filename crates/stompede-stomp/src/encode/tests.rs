@@ -172,3 +172,22 @@ proptest! {
         prop_assert_eq!(back, frame);
     }
 }
+
+proptest! {
+    /// A frame encoded in two halves, split after any header and the halves encoded apart,
+    /// is byte for byte the frame encoded whole.
+    #[test]
+    fn head_and_tail_join_into_the_whole_frame(
+        (frame, version) in representable_frame(),
+        split in any::<prop::sample::Index>(),
+    ) {
+        let headers: Vec<(&str, &str)> = frame.headers().collect();
+        let at = split.index(headers.len() + 1);
+        let mut head = BytesMut::new();
+        encode_head(frame.command(), headers[..at].iter().copied(), version, &mut head);
+        let mut tail = BytesMut::new();
+        encode_tail(frame.command(), headers[at..].iter().copied(), frame.body(), version, &mut tail);
+        head.extend_from_slice(&tail);
+        prop_assert_eq!(&head[..], &encoded(&frame, version)[..]);
+    }
+}
