@@ -5,7 +5,7 @@
 //! http://localhost:8080.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::Path;
 use axum::routing::{get, post};
@@ -18,13 +18,6 @@ use stompede_server::{Config, SessionId, Stompede};
 /// A room: its name, and each session in it with the name it entered under.
 struct Room(String, BTreeMap<SessionId, String>);
 
-impl Room {
-    /// Who is in the room, sorted, each name once.
-    fn names(&self) -> BTreeSet<&String> {
-        self.1.values().collect()
-    }
-}
-
 /// Rooms by id, shared by the handlers, the session events and the HTTP routes.
 #[derive(Clone, Default)]
 struct Chat(Arc<Mutex<BTreeMap<String, Room>>>);
@@ -35,16 +28,19 @@ fn rejected(why: &str) -> HandlerError {
     HandlerError::Rejected(why.to_owned())
 }
 
+/// Who is in a room, sorted, each name once.
+fn names(room: &Room) -> BTreeSet<&String> {
+    room.1.values().collect()
+}
+
 impl Chat {
     fn rooms(&self) -> MutexGuard<'_, BTreeMap<String, Room>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn list(&self) -> Value {
         let rooms: Vec<Value> = (self.rooms().iter())
-            .map(|(id, r)| json!({ "id": id, "name": r.0, "members": r.names().len() }))
+            .map(|(id, r)| json!({ "id": id, "name": r.0, "members": names(r).len() }))
             .collect();
         json!({ "rooms": rooms })
     }
@@ -52,7 +48,7 @@ impl Chat {
     fn detail(&self, id: &str) -> Option<Value> {
         let rooms = self.rooms();
         let room = rooms.get(id)?;
-        Some(json!({ "id": id, "name": room.0, "members": room.names() }))
+        Some(json!({ "id": id, "name": room.0, "members": names(room) }))
     }
 
     /// A line to the room's topic, then the room's members and the lobby's list.
@@ -66,11 +62,8 @@ impl Chat {
     }
 
     fn leave(&self, messaging: &Messaging, room: &str, session: SessionId) {
-        let name = self
-            .rooms()
-            .get_mut(room)
-            .and_then(|r| r.1.remove(&session));
-        if let Some(name) = name {
+        let left = self.rooms().get_mut(room).map(|r| r.1.remove(&session));
+        if let Some(Some(name)) = left {
             let text = format!("{name}님이 퇴장했습니다.");
             self.announce(messaging, room, "LEAVE", &name, &text);
         }
@@ -90,11 +83,10 @@ impl Chat {
         }
         match line["type"].as_str() {
             Some("ENTER") => {
+                let new = || Room(room.clone(), BTreeMap::new());
                 let mut rooms = self.rooms();
-                let entry = rooms
-                    .entry(room.clone())
-                    .or_insert_with(|| Room(room.clone(), BTreeMap::new()));
-                entry.1.insert(req.session, sender.clone());
+                let members = &mut rooms.entry(room.clone()).or_insert_with(new).1;
+                members.insert(req.session, sender.clone());
                 drop(rooms);
                 let text = format!("{sender}님이 입장했습니다.");
                 self.announce(&req.messaging, &room, "ENTER", &sender, &text);
@@ -111,10 +103,7 @@ impl Chat {
 
     fn room(&self, req: &AppRequest) -> Answer {
         let id = req.param("id").unwrap_or_default();
-        let room = self
-            .detail(id)
-            .ok_or_else(|| HandlerError::NotFound(id.into()))?;
-        Reply::json(&room)
+        Reply::json(&self.detail(id).ok_or(HandlerError::NotFound(id.into()))?)
     }
 
     /// SEND /app/rooms/create {name}: the room to the sender, the new list to everyone.
@@ -125,8 +114,8 @@ impl Chat {
             return Err(rejected("room name must be 1-64 characters"));
         }
         let id = format!("room-{}", self.rooms().len() + 1);
-        self.rooms()
-            .insert(id.clone(), Room(name.clone(), BTreeMap::new()));
+        let room = Room(name.clone(), BTreeMap::new());
+        self.rooms().insert(id.clone(), room);
         let _ = req.messaging.send_json("/topic/rooms", &self.list());
         let created = json!({ "id": id, "name": name, "members": 0 });
         Ok(Reply::json(&created)?.to_session("/queue/rooms"))
@@ -169,11 +158,10 @@ async fn main() -> std::io::Result<()> {
     let mut config = Config::default();
     config.chat.enabled = false; // the binary's built-in chat; here, this file is the chat
     let chat = Chat::default();
-    chat.rooms()
-        .insert("general".into(), Room("General".into(), BTreeMap::new()));
-    let server = Stompede::new(config)
-        .handlers(chat.handlers())
-        .events(chat.clone());
+    let general = Room("General".into(), BTreeMap::new());
+    chat.rooms().insert("general".into(), general);
+    let server = Stompede::new(config).handlers(chat.handlers());
+    let server = server.events(chat.clone());
 
     // Plain HTTP beside STOMP: read the rooms, or post a line into a room from any backend.
     let (messaging, rooms) = (server.messaging(), chat.clone());
