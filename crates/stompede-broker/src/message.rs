@@ -36,6 +36,8 @@ pub struct Message {
     weight: usize,
     /// See [`Message::encoded`]: the wire form its first delivery made, for one variant.
     encoded: OnceLock<(u8, Bytes)>,
+    /// Whether [`Message::encoded`] keeps that wire form; see [`Message::delivered_once`].
+    keep_encoded: bool,
 }
 
 impl Message {
@@ -57,7 +59,18 @@ impl Message {
             headers,
             body,
             encoded: OnceLock::new(),
+            keep_encoded: true,
         }
+    }
+
+    /// Marks a message that goes to one subscription at a time (a queue's message, a reply to
+    /// one session): [`Message::encoded`] keeps nothing for it, since no other delivery would
+    /// share the bytes, and a message held in a queue or unacknowledged would hold its body
+    /// twice while queue limits count it once.
+    #[must_use]
+    pub fn delivered_once(mut self) -> Message {
+        self.keep_encoded = false;
+        self
     }
 
     /// The part of the message's wire form that every delivery shares, made by `encode` at the
@@ -65,8 +78,11 @@ impl Message {
     /// thousand subscriptions encodes the message once and copies those bytes a thousand
     /// times. `variant` names what the bytes depend on besides the message (a protocol
     /// version); one variant is kept, and a call for another gets `None` and encodes for
-    /// itself.
+    /// itself, as does every call for a message [`Message::delivered_once`].
     pub fn encoded(&self, variant: u8, encode: impl FnOnce(&Message) -> Bytes) -> Option<&Bytes> {
+        if !self.keep_encoded {
+            return None;
+        }
         let (made_for, bytes) = self.encoded.get_or_init(|| (variant, encode(self)));
         (*made_for == variant).then_some(bytes)
     }
@@ -207,5 +223,31 @@ mod tests {
             redelivered: false,
         };
         assert_eq!(delivery.weight(), 10 + 5 + 64);
+    }
+
+    fn message() -> Message {
+        Message::new("m".into(), "/topic/a".into(), Vec::new(), Bytes::new())
+    }
+
+    #[test]
+    fn encoded_once_per_variant_and_never_for_a_message_delivered_once() {
+        let shared = message();
+        let mut calls = 0;
+        let mut encode = |variant: u8| {
+            shared
+                .encoded(variant, |_| {
+                    calls += 1;
+                    Bytes::from(vec![variant])
+                })
+                .cloned()
+        };
+        assert_eq!(encode(2), Some(Bytes::from_static(&[2])));
+        assert_eq!(encode(2), Some(Bytes::from_static(&[2])));
+        assert_eq!(encode(1), None, "one variant is kept");
+        assert_eq!(calls, 1);
+
+        let once = message().delivered_once();
+        assert_eq!(once.encoded(2, |_| Bytes::from_static(b"x")), None);
+        assert_eq!(once.encoded(2, |_| Bytes::from_static(b"x")), None);
     }
 }

@@ -426,7 +426,12 @@ impl Broker for MemoryBroker {
             Destination::Queue(name) => (name, true),
         };
         let id = self.ids.message();
-        let message = Arc::new(Message::new(id.clone(), name, headers, body));
+        let message = Message::new(id.clone(), name, headers, body);
+        let message = Arc::new(if queue {
+            message.delivered_once()
+        } else {
+            message
+        });
         if queue {
             let name = message.destination.clone();
             let limit = self.config.max_queue_len;

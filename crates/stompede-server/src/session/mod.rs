@@ -805,7 +805,8 @@ impl<C: Connection> Session<C> {
             Name::from(raw),
             out.headers,
             out.body,
-        );
+        )
+        .delivered_once();
         // Into the session's own outbox, so a RECEIPT for the SUBSCRIBE follows it.
         let _ = self.outbox.offer(Delivery {
             subscription: sub,
