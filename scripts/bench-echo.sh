@@ -23,17 +23,9 @@ OUT=${OUT:-$(mktemp -d -t stompede-bench-echo.XXXXXX)}
 BIN="${CARGO_TARGET_DIR:-target}/release"
 ADDR="127.0.0.1:${PORT}"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 mkdir -p "$OUT"
-
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    CORE0=(taskset -c 0)
-    CORE1=(taskset -c 1)
-else
-    echo "taskset or a second core missing: running unpinned" >&2
-    CORE0=()
-    CORE1=()
-fi
 
 if [ "${BUILD:-1}" = 1 ]; then
     step "build (release): stompede-loadgen, the bare_ws_echo and sockjs_test_server examples"

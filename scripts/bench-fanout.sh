@@ -19,18 +19,8 @@ PORT=${PORT:-18080}
 ADDR="127.0.0.1:${PORT}"
 BIN="${CARGO_TARGET_DIR:-target}/release"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
-
-# Pin only where there are two cores to pin to. Arrays, not a function, so that the server's
-# PID below is the server's own (taskset execs it).
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    CORE0=(taskset -c 0)
-    CORE1=(taskset -c 1)
-else
-    echo "taskset or a second core missing: running unpinned" >&2
-    CORE0=()
-    CORE1=()
-fi
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 step "build (release): stompede, stompede-loadgen"
 cargo build --release -p stompede -p stompede-loadgen

@@ -39,21 +39,9 @@ ADDR="127.0.0.1:${PORT}"
 # sockjs-node's default response_limit; stompede's example defaults to the protocol tests' 4096.
 STREAM_BYTES_LIMIT=131072
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 mkdir -p "$OUT"
-
-# Pin only where there are two cores to pin to. Arrays, not a function, so that the server's
-# PID below is the server's own (taskset execs it).
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    CORE0=(taskset -c 0)
-    CORE1=(taskset -c 1)
-    PINNED="server on core 0, stompede-loadgen on core 1"
-else
-    echo "taskset or a second core missing: running unpinned" >&2
-    CORE0=()
-    CORE1=()
-    PINNED="unpinned"
-fi
 
 step "build (release): stompede-loadgen"
 timeout 1800 cargo build --release -p stompede-loadgen
